@@ -1,0 +1,50 @@
+// Launchers of the CUDA kernels: raw pointers, sizes and the caller's stream, nothing from torch,
+// so the .cu files compile with plain nvcc in about a second. The tensor glue (checks, allocation,
+// current-stream lookup) is in image_ops.cpp, built only when torch has CUDA.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "../image_ops.h"
+
+namespace smg_fast {
+namespace cuda {
+
+template <typename T>
+void composite(const T* fg, const T* bg, const T* mask, T* out, StackLayout l, cudaStream_t s);
+template <typename T>
+void composite_backward(const T* grad, const T* fg, const T* bg, const T* mask, T* gfg, T* gbg,
+                        T* gmask, StackLayout l, cudaStream_t s);
+template <typename T, typename TObs, typename TNoise>
+void attribution_augment(const TObs* obs, const T* mask, const TNoise* noise, T* out, StackLayout l,
+                         cudaStream_t s);
+template <typename T, typename TObs, typename TImg>
+void overlay(const TObs* obs, const TImg* img, T alpha, T* out, StackLayout l, cudaStream_t s);
+void greenscreen(const uint8_t* frames, const uint8_t* background, uint8_t* out, int64_t n,
+                 int64_t hw, cudaStream_t s);
+template <typename T>
+void random_shift(const T* in, const int64_t* shifts, int64_t pad, T* out, int64_t batch,
+                  int64_t channels, int64_t h, int64_t w, cudaStream_t s);
+template <typename T>
+void random_shift_backward(const T* grad, const int64_t* shifts, int64_t pad, T* out, int64_t batch,
+                           int64_t channels, int64_t h, int64_t w, cudaStream_t s);
+
+// upsample_conv2d layout kernels (see ../upsample_conv.h).
+template <typename T>
+void upconv_pad(const T* x, T* xp, int64_t n, int64_t c, int64_t h, int64_t w, cudaStream_t s);
+template <typename T>
+void upconv_interleave(const T* y, const T* bias, T* out, int64_t n, int64_t cout, int64_t h,
+                       int64_t w, cudaStream_t s);
+template <typename T>
+void upconv_deinterleave(const T* grad, T* gy, int64_t n, int64_t cout, int64_t h, int64_t w,
+                         cudaStream_t s);
+template <typename T>
+void upconv_unpad(const T* gxp, T* gx, int64_t n, int64_t c, int64_t h, int64_t w, cudaStream_t s);
+
+// Raises nothing: returns the last launch error so the glue can report it with TORCH_CHECK.
+cudaError_t last_error();
+
+}  // namespace cuda
+}  // namespace smg_fast

@@ -1,0 +1,25 @@
+// Shapes and launch parameters of the elementwise image ops, derived once from validated tensors and
+// handed to the CPU loops or the CUDA launchers (which see only raw pointers and these sizes).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/math.h"  // SMG_HD
+
+namespace smg_fast {
+
+// A [B, C, H, W] stack of C = 3F channels, a mask of M ∈ {F, 1} channels each covering
+// k = C / M consecutive channels, and an image operand of N ∈ {3, C} channels (channel c reads
+// image channel c % N).
+struct StackLayout {
+  int64_t batch = 0;
+  int64_t channels = 0;
+  int64_t hw = 0;
+  int64_t mask_channels = 1;
+  int64_t image_channels = 3;
+
+  SMG_HD int64_t per_mask() const { return channels / mask_channels; }
+  SMG_HD int64_t numel() const { return batch * channels * hw; }
+};
+
+}  // namespace smg_fast

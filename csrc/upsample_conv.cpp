@@ -1,0 +1,190 @@
+// Device-generic driver of upsample_conv2d (the math is explained in upsample_conv.h). Registered for
+// CPU here and for CUDA when built with it; only the layout kernels differ per device.
+#include "upsample_conv.h"
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/addmm.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/stack.h>
+#include <ATen/ops/sum.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <array>
+#include <tuple>
+
+#include "checks.h"
+#include "validate.h"
+
+namespace smg_fast {
+namespace upconv {
+namespace {
+
+struct LayoutKernels {
+  void (*pad)(const at::Tensor&, at::Tensor&);
+  void (*interleave)(const at::Tensor&, const at::Tensor&, at::Tensor&);
+  void (*deinterleave)(const at::Tensor&, at::Tensor&);
+  void (*unpad)(const at::Tensor&, at::Tensor&);
+};
+
+LayoutKernels kernels_for(const at::Tensor& t) {
+#ifdef SMG_FAST_WITH_CUDA
+  if (t.is_cuda()) {
+    return {pad_to_nhwc_cuda, interleave_phases_cuda, deinterleave_phases_cuda, unpad_from_nhwc_cuda};
+  }
+#endif
+  TORCH_CHECK(t.is_cpu(), "smg_fast was built without support for device ", t.device());
+  return {pad_to_nhwc_cpu, interleave_phases_cpu, deinterleave_phases_cpu, unpad_from_nhwc_cpu};
+}
+
+// Tap t ∈ {0,1,2} of a 3-tap kernel lands on tap phase_tap(p, t) of phase p's 2-tap kernel
+// (kernels/math.h). Along one axis the four (phase, tap) combinations are therefore
+//   (0,0): w0   (0,1): w1 + w2   (1,0): w0 + w1   (1,1): w2.
+at::Tensor fold_axis(const at::Tensor& w, int64_t dim) {
+  const at::Tensor w0 = w.select(dim, 0), w1 = w.select(dim, 1), w2 = w.select(dim, 2);
+  return at::stack({w0, w1.add(w2), w0.add(w1), w2}, dim);
+}
+
+// Its adjoint: gradients of the four combinations back onto the three taps.
+at::Tensor unfold_axis(const at::Tensor& g, int64_t dim) {
+  const at::Tensor g0 = g.select(dim, 0), g1 = g.select(dim, 1), g2 = g.select(dim, 2),
+                   g3 = g.select(dim, 3);
+  return at::stack({g0.add(g2), g1.add(g2), g1.add(g3)}, dim);
+}
+
+// weight [Co, Ci, 3, 3] -> Wt [2 (a), 2 (c), Ci, 4·Co] with column o·4 + py·2 + px.
+at::Tensor phase_weights(const at::Tensor& weight) {
+  const int64_t co = weight.size(0), ci = weight.size(1);
+  at::Tensor k = fold_axis(fold_axis(weight, 2), 3);  // [Co, Ci, (py,a), (px,c)]
+  return k.view({co, ci, 2, 2, 2, 2})                 // o, i, py, a, px, c
+      .permute({3, 5, 1, 0, 2, 4})                    // a, c, i, o, py, px
+      .contiguous()
+      .view({2, 2, ci, 4 * co});
+}
+
+at::Tensor phase_weights_grad_to_weight(const at::Tensor& gwt, int64_t co, int64_t ci) {
+  at::Tensor g = gwt.view({2, 2, ci, co, 2, 2})  // a, c, i, o, py, px
+                     .permute({3, 2, 4, 0, 5, 1})  // o, i, py, a, px, c
+                     .reshape({co, ci, 4, 4});
+  return unfold_axis(unfold_axis(g, 3), 2).contiguous();
+}
+
+// Samples per GEMM block: on CPU keep the block's GEMM output near 8 MiB so it stays in cache
+// between the GEMMs and the interleave; accelerators take the whole batch at once.
+int64_t block_size(const at::Tensor& x, int64_t cout) {
+  const int64_t batch = std::max<int64_t>(x.size(0), 1);
+  if (!x.is_cpu()) return batch;
+  const int64_t per_sample = (x.size(2) + 2) * (x.size(3) + 2) * 4 * cout * x.element_size();
+  return std::clamp<int64_t>((int64_t{8} << 20) / std::max<int64_t>(per_sample, 1), 1, batch);
+}
+
+// Row offsets of the four taps in the flattened padded grid.
+std::array<int64_t, 4> tap_shifts(int64_t w) { return {0, 1, w + 2, w + 3}; }
+
+at::Tensor upsample_conv2d_impl(const at::Tensor& x, const at::Tensor& weight,
+                                const c10::optional<at::Tensor>& bias_opt) {
+  validate_upsample_conv2d(x, weight, bias_opt);
+  const LayoutKernels k = kernels_for(x);
+  const int64_t batch = x.size(0), ci = x.size(1), h = x.size(2), w = x.size(3), co = weight.size(0);
+  at::Tensor out = at::empty({batch, co, 2 * h, 2 * w}, x.options());
+  if (out.numel() == 0) return out;
+  const at::Tensor bias = bias_opt.has_value() ? bias_opt->contiguous() : at::Tensor();
+  if (ci == 0) {
+    out.zero_();
+    if (bias.defined()) out.add_(bias.view({1, co, 1, 1}));
+    return out;
+  }
+  const at::Tensor wt = phase_weights(weight);
+  const int64_t grid = (h + 2) * (w + 2);
+  const auto shifts = tap_shifts(w);
+  const int64_t block = block_size(x, co);
+  at::Tensor xp = at::empty({block * grid, ci}, x.options());
+  at::Tensor y = at::empty({block * grid, 4 * co}, x.options());
+  for (int64_t s = 0; s < batch; s += block) {
+    const int64_t n = std::min(block, batch - s);
+    at::Tensor xpv = xp.narrow(0, 0, n * grid);
+    at::Tensor xv = x.narrow(0, s, n);
+    at::Tensor xp4 = xpv.view({n, h + 2, w + 2, ci});
+    k.pad(xv, xp4);
+    // Outputs of the last grid rows would read past the block; no phase uses them.
+    const int64_t rows = n * grid - shifts[3];
+    at::Tensor yv = y.narrow(0, 0, rows);
+    at::mm_out(yv, xpv.narrow(0, shifts[0], rows), wt.select(0, 0).select(0, 0));
+    for (int tap = 1; tap < 4; ++tap) {
+      yv.addmm_(xpv.narrow(0, shifts[tap], rows), wt.select(0, tap / 2).select(0, tap % 2));
+    }
+    at::Tensor ov = out.narrow(0, s, n);
+    k.interleave(y, bias, ov);
+  }
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> upsample_conv2d_backward_impl(
+    const at::Tensor& grad_in, const at::Tensor& x, const at::Tensor& weight) {
+  validate_upsample_conv2d(x, weight, c10::nullopt);
+  const LayoutKernels k = kernels_for(x);
+  const int64_t batch = x.size(0), ci = x.size(1), h = x.size(2), w = x.size(3), co = weight.size(0);
+  const at::Tensor grad = grad_in.to(x.scalar_type()).contiguous();
+  TORCH_CHECK_VALUE(grad.dim() == 4 && grad.size(0) == batch && grad.size(1) == co &&
+                        grad.size(2) == 2 * h && grad.size(3) == 2 * w,
+                    "grad must have the output's shape [", batch, ", ", co, ", ", 2 * h, ", ",
+                    2 * w, "], got ", grad.sizes());
+  at::Tensor gx = at::empty_like(x);
+  at::Tensor gbias = grad.sum({0, 2, 3});
+  at::Tensor gwt = at::zeros({2, 2, ci, 4 * co}, x.options());
+  if (grad.numel() == 0 || ci == 0) {
+    gx.zero_();
+    return {gx, phase_weights_grad_to_weight(gwt, co, ci), gbias};
+  }
+  const at::Tensor wt = phase_weights(weight);
+  const int64_t grid = (h + 2) * (w + 2);
+  const auto shifts = tap_shifts(w);
+  const int64_t block = block_size(x, co);
+  at::Tensor xp = at::empty({block * grid, ci}, x.options());
+  at::Tensor gxp = at::empty({block * grid, ci}, x.options());
+  at::Tensor gy = at::empty({block * grid, 4 * co}, x.options());
+  for (int64_t s = 0; s < batch; s += block) {
+    const int64_t n = std::min(block, batch - s);
+    at::Tensor xpv = xp.narrow(0, 0, n * grid);
+    at::Tensor xp4 = xpv.view({n, h + 2, w + 2, ci});
+    k.pad(x.narrow(0, s, n), xp4);
+    at::Tensor gyv = gy.narrow(0, 0, n * grid);
+    k.deinterleave(grad.narrow(0, s, n), gyv);
+    // Only the first `rows` grid positions carry gradient (the rest belong to no phase).
+    const int64_t rows = n * grid - shifts[3];
+    at::Tensor gyr = gy.narrow(0, 0, rows);
+    at::Tensor gxpv = gxp.narrow(0, 0, n * grid);
+    at::Tensor head = gxpv.narrow(0, 0, rows);
+    at::mm_out(head, gyr, wt.select(0, 0).select(0, 0).t());
+    gxpv.narrow(0, rows, shifts[3]).zero_();
+    for (int tap = 0; tap < 4; ++tap) {
+      const at::Tensor wtap = wt.select(0, tap / 2).select(0, tap % 2);
+      at::Tensor gw = gwt.select(0, tap / 2).select(0, tap % 2);
+      gw.addmm_(xpv.narrow(0, shifts[tap], rows).t(), gyr);
+      if (tap > 0) gxpv.narrow(0, shifts[tap], rows).addmm_(gyr, wtap.t());
+    }
+    at::Tensor gxv = gx.narrow(0, s, n);
+    k.unpad(gxpv, gxv);
+  }
+  return {gx, phase_weights_grad_to_weight(gwt, co, ci), gbias};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(smg_fast, CPU, m) {
+  m.impl("upsample_conv2d", &upsample_conv2d_impl);
+  m.impl("upsample_conv2d_backward", &upsample_conv2d_backward_impl);
+}
+
+#ifdef SMG_FAST_WITH_CUDA
+TORCH_LIBRARY_IMPL(smg_fast, CUDA, m) {
+  m.impl("upsample_conv2d", &upsample_conv2d_impl);
+  m.impl("upsample_conv2d_backward", &upsample_conv2d_backward_impl);
+}
+#endif
+
+}  // namespace upconv
+}  // namespace smg_fast

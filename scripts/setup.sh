@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs smg-fast from this checkout into ./.venv on a fresh Debian/Ubuntu machine (Python >= 3.11).
+#   - Debian packages for headless MuJoCo rendering: EGL + Mesa (llvmpipe) and OSMesa as a fallback;
+#   - the CPU build of PyTorch 2.13.0 (pinned: an unpinned torch pulls a multi-GB CUDA build);
+#   - smg-fast itself, built against that torch (--no-build-isolation: build isolation would
+#     download a second torch), with its test dependencies.
+# Re-running it is cheap: present packages are skipped and the extension rebuilds incrementally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES="libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgles2 libosmesa6"
+missing=""
+for pkg in $APT_PACKAGES; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  echo "[setup] installing Debian packages:$missing"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+PIP=".venv/bin/python -m pip"
+$PIP install -q torch==2.13.0 ninja setuptools wheel
+echo "[setup] building smg-fast (C++ extension, ~1 min on 2 cores)"
+MAX_JOBS="${MAX_JOBS:-2}" $PIP install -q --no-build-isolation -e ".[test]"
+.venv/bin/python -c "import smg_fast.ops, torch; print('[setup] ok: torch', torch.__version__, '| smg_fast ops loaded')"
