@@ -72,6 +72,16 @@ setup(
     install_requires=[
         "numpy",
         "tqdm",
+        # Pinned together: an unpinned install brings mujoco 4.0.0, with which dm_control.suite.load
+        # fails ("'MjModel' object has no attribute 'flex_vertedge'"); downgrading mujoco in place
+        # afterwards leaves a broken install, so the pin must hold from the first install.
+        "mujoco==3.17.0",
+        "dm_control==1.0.50",
+        "gymnasium>=1.0",
+        "av>=12",  # decodes DMC-GB videos (FFmpeg bundled); frames bit-identical to upstream's OpenCV
+        "pillow",  # folder:PATH overlay images, PNG figures
+        "matplotlib",  # learning curves
+        "tensorboard",  # training logs (torch.utils.tensorboard)
     ],
     extras_require={
         "test": ["pytest", "hypothesis", "pytest-benchmark", "expecttest"],

@@ -16,4 +16,7 @@ TORCH_LIBRARY(smg_fast, m) {
   m.def(
       "upsample_conv2d_backward(Tensor grad, Tensor x, Tensor weight) -> (Tensor, Tensor, "
       "Tensor)");
+  m.def(
+      "replay_gather(Tensor frames, Tensor slots, Tensor pos, Tensor shifts, int frame_stack, "
+      "int pad=4, ScalarType? dtype=None) -> Tensor");
 }

@@ -20,6 +20,14 @@ int64_t validate_greenscreen(const at::Tensor& frames, const at::Tensor& backgro
 void validate_random_shift(const at::Tensor& obs, const at::Tensor& shifts, int64_t pad);
 // Checks the shift values themselves (reads them: call with a CPU copy on accelerators).
 void validate_shift_values(const at::Tensor& shifts_cpu, int64_t pad);
+// Returns the output dtype (float32 unless given).
+at::ScalarType validate_replay_gather(const at::Tensor& frames, const at::Tensor& slots,
+                                      const at::Tensor& pos, const at::Tensor& shifts,
+                                      int64_t frame_stack, int64_t pad,
+                                      c10::optional<at::ScalarType> dtype);
+// Checks the index values (reads them: CPU tensors only).
+void validate_replay_values(const at::Tensor& slots, const at::Tensor& pos, const at::Tensor& shifts,
+                            int64_t capacity, int64_t pad);
 void validate_upsample_conv2d(const at::Tensor& x, const at::Tensor& weight,
                               const c10::optional<at::Tensor>& bias);
 

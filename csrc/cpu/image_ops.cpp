@@ -14,6 +14,7 @@
 
 #include "../kernels/math.h"
 #include "../checks.h"
+#include "shift.h"
 #include "../validate.h"
 
 namespace smg_fast {
@@ -230,24 +231,43 @@ at::Tensor greenscreen_cpu(const at::Tensor& frames, const at::Tensor& backgroun
 
 // ---- random shift -------------------------------------------------------------------------------
 
+}  // namespace
+
+// One H×W plane, replicate-padded by `pad` and cropped at (sx, sy); converts TIn → TOut on the way.
+// Shared with the replay buffer's gather (replay.cpp).
+template <typename TIn, typename TOut>
+void shift_plane(const TIn* __restrict__ in, TOut* __restrict__ out, int64_t h, int64_t w,
+                 int64_t sx, int64_t sy, int64_t pad) {
+  const int64_t dx = sx - pad;
+  // Columns [j0, j1) read the row in place; the rest repeat its edge pixels.
+  const int64_t j0 = std::min(w, std::max<int64_t>(0, -dx));
+  const int64_t j1 = std::max(j0, std::min(w, w - dx));
+  for (int64_t i = 0; i < h; ++i) {
+    const TIn* row = in + math::shift_source(i, sy, pad, h) * w;
+    TOut* o = out + i * w;
+    std::fill(o, o + j0, static_cast<TOut>(row[0]));
+    std::transform(row + j0 + dx, row + j1 + dx, o + j0, [](TIn v) { return static_cast<TOut>(v); });
+    std::fill(o + j1, o + w, static_cast<TOut>(row[w - 1]));
+  }
+}
+
+template void shift_plane<uint8_t, uint8_t>(const uint8_t*, uint8_t*, int64_t, int64_t, int64_t,
+                                            int64_t, int64_t);
+template void shift_plane<uint8_t, float>(const uint8_t*, float*, int64_t, int64_t, int64_t,
+                                          int64_t, int64_t);
+template void shift_plane<uint8_t, double>(const uint8_t*, double*, int64_t, int64_t, int64_t,
+                                           int64_t, int64_t);
+
+namespace {
+
 template <typename T>
 void shift_loop(const T* in, const int64_t* shifts, int64_t pad, T* out, int64_t batch,
                 int64_t channels, int64_t h, int64_t w) {
   at::parallel_for(0, batch * channels, 1, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const int64_t b = plane / channels;
-      const int64_t sx = shifts[2 * b], dx = sx - pad;
-      const int64_t sy = shifts[2 * b + 1];
-      // Columns [j0, j1) read the row in place; the rest repeat its edge pixels.
-      const int64_t j0 = std::min(w, std::max<int64_t>(0, -dx));
-      const int64_t j1 = std::max(j0, std::min(w, w - dx));
-      for (int64_t i = 0; i < h; ++i) {
-        const T* row = in + (plane * h + math::shift_source(i, sy, pad, h)) * w;
-        T* o = out + (plane * h + i) * w;
-        std::fill(o, o + j0, row[0]);
-        std::copy(row + j0 + dx, row + j1 + dx, o + j0);
-        std::fill(o + j1, o + w, row[w - 1]);
-      }
+      shift_plane<T, T>(in + plane * h * w, out + plane * h * w, h, w, shifts[2 * b],
+                        shifts[2 * b + 1], pad);
     }
   });
 }

@@ -157,6 +157,25 @@ at::Tensor random_shift_backward_cuda(const at::Tensor& grad_in, const at::Tenso
   return out;
 }
 
+at::Tensor replay_gather_cuda(const at::Tensor& frames, const at::Tensor& slots,
+                              const at::Tensor& pos, const at::Tensor& shifts, int64_t k,
+                              int64_t pad, c10::optional<at::ScalarType> dtype) {
+  const at::ScalarType out_dtype = validate_replay_gather(frames, slots, pos, shifts, k, pad, dtype);
+  const c10::cuda::CUDAGuard guard(frames.device());
+  const int64_t n = slots.size(0);
+  at::Tensor out =
+      at::empty({n, 3 * k, frames.size(2), frames.size(3)}, frames.options().dtype(out_dtype));
+  if (out.numel() == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kByte, out_dtype, "replay_gather", [&] {
+    cuda::replay_gather<scalar_t>(frames.data_ptr<uint8_t>(), slots.data_ptr<int64_t>(),
+                                  pos.data_ptr<int64_t>(), shifts.data_ptr<int64_t>(),
+                                  out.data_ptr<scalar_t>(), n, k, frames.size(0), frames.size(2),
+                                  frames.size(3), pad, stream());
+  });
+  check_launch("replay_gather");
+  return out;
+}
+
 }  // namespace
 
 namespace upconv {
@@ -206,6 +225,7 @@ TORCH_LIBRARY_IMPL(smg_fast, CUDA, m) {
   m.impl("greenscreen", &greenscreen_cuda);
   m.impl("random_shift", &random_shift_cuda);
   m.impl("random_shift_backward", &random_shift_backward_cuda);
+  m.impl("replay_gather", &replay_gather_cuda);
 }
 
 }  // namespace smg_fast

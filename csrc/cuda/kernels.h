@@ -43,6 +43,12 @@ void upconv_deinterleave(const T* grad, T* gy, int64_t n, int64_t cout, int64_t 
 template <typename T>
 void upconv_unpad(const T* gxp, T* gx, int64_t n, int64_t c, int64_t h, int64_t w, cudaStream_t s);
 
+// Replay buffer sampler (see ../cpu/replay.cpp).
+template <typename T>
+void replay_gather(const uint8_t* frames, const int64_t* slots, const int64_t* pos,
+                   const int64_t* shifts, T* out, int64_t n, int64_t k, int64_t capacity, int64_t h,
+                   int64_t w, int64_t pad, cudaStream_t s);
+
 // Raises nothing: returns the last launch error so the glue can report it with TORCH_CHECK.
 cudaError_t last_error();
 

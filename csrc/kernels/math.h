@@ -156,3 +156,19 @@ SMG_HD bool upconv_grid_to_output(int64_t u, int64_t v, int py, int px, int64_t 
 
 }  // namespace math
 }  // namespace smg_fast
+
+namespace smg_fast {
+namespace math {
+
+// ---- replay buffer: frame stacks rebuilt from single frames ---------------------------------------
+// Frames live once in a ring of `capacity` slots. A stack of k frames ends at `slot`, a frame at
+// position `pos` of its episode; its frame `back` steps before the newest (back = k−1 … 0) is
+// `back` slots earlier, except that steps before the episode's first frame repeat that frame (what a
+// frame-stack wrapper returns after reset).
+SMG_HD int64_t stack_source_slot(int64_t slot, int64_t pos, int64_t back, int64_t capacity) {
+  const int64_t s = (slot - (back < pos ? back : pos)) % capacity;
+  return s < 0 ? s + capacity : s;
+}
+
+}  // namespace math
+}  // namespace smg_fast

@@ -35,6 +35,7 @@ __all__ = [
     "overlay",
     "random_shift",
     "reference",
+    "replay_gather",
     "sample_shifts",
     "upsample_conv2d",
 ]
@@ -128,6 +129,33 @@ def sample_shifts(
     """Offsets for :func:`random_shift`, uniform over ``{0, …, 2·pad}`` per axis like kornia's
     ``RandomCrop`` on a replicate-padded batch."""
     return torch.randint(0, 2 * pad + 1, (batch, 2), device=device, generator=generator)
+
+
+def replay_gather(
+    frames: torch.Tensor,
+    slots: torch.Tensor,
+    pos: torch.Tensor,
+    shifts: torch.Tensor,
+    frame_stack: int = 3,
+    pad: int = 4,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Sample frame stacks from a ring of single frames, shifted, in one pass (the replay buffer's kernel).
+
+    Stack ``i`` ends at ring slot ``slots[i]``, a frame at position ``pos[i]`` of its episode; its
+    frame ``b`` steps before the newest is ``b`` slots earlier (modulo the ring), except that steps
+    before the episode's first frame repeat that frame, as a frame-stack wrapper does after reset.
+    Each stack is then shifted like :func:`random_shift` by ``shifts[i]``.
+
+    Args:
+        frames: uint8 ``[capacity, 3, H, W]``.
+        slots, pos: int64 ``[N]``; shifts: int64 ``[N, 2]`` in ``[0, 2·pad]``.
+        frame_stack: frames per stack (k); pad: shift padding; dtype: float32 (default), float64 or uint8.
+    Returns:
+        ``[N, 3k, H, W]``, oldest frame first, 0-255. On CUDA the indices are clamped rather than
+        validated (validation would need a device sync); on CPU out-of-range values raise.
+    """
+    return torch.ops.smg_fast.replay_gather(frames, slots, pos, shifts, int(frame_stack), int(pad), dtype)
 
 
 def upsample_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:

@@ -103,6 +103,13 @@ def _(grad, x, weight):
     )
 
 
+@torch.library.register_fake(lib + "replay_gather")
+def _(frames, slots, pos, shifts, frame_stack, pad=4, dtype=None):
+    _same_device(("frames", frames), ("slots", slots), ("pos", pos), ("shifts", shifts))
+    n = slots.shape[0]
+    return frames.new_empty((n, 3 * frame_stack, frames.shape[2], frames.shape[3]), dtype=dtype or torch.float32)
+
+
 # ---- autograd -------------------------------------------------------------------------------------
 
 

@@ -72,6 +72,16 @@ def random_shift(obs: torch.Tensor, shifts: torch.Tensor, pad: int = 4) -> torch
     return out.to(obs.dtype)
 
 
+def replay_gather(frames, slots, pos, shifts, frame_stack, pad=4, dtype=None):
+    """Frame stacks rebuilt from a ring of single frames, then shifted (see ops.replay_gather)."""
+    capacity = frames.shape[0]
+    back = torch.arange(frame_stack - 1, -1, -1, device=frames.device)  # oldest first
+    src = (slots[:, None] - torch.minimum(back[None], pos[:, None])) % capacity  # [N, k]
+    stacks = frames[src].flatten(1, 2)  # [N, 3k, H, W]
+    out = random_shift(stacks, shifts, pad)
+    return out.to(dtype or torch.float32)
+
+
 def upsample_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """conv2d(nearest_upsample_2x(x), weight, bias, padding=1), as SMG's decoders compute it."""
     return F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), weight, bias, padding=1)

@@ -1,0 +1,164 @@
+"""Environment throughput: rendered agent steps per second (pytest-benchmark).
+
+    pytest benchmarks/test_bench_envs.py --benchmark-only --benchmark-columns=mean,stddev,rounds
+
+* walker-walk, train mode: a plain dm_control loop (4 physics steps + one 84x84 render per agent step),
+  smg_fast's env, and VectorEnv with 2 workers (agent steps counted over both envs);
+* per-step cost of video_hard (greenscreen + background) against train mode, same task and seed.
+
+Each benchmark times a fixed number of agent steps inside an episode (no resets: the reset cost is
+measured separately), over a few rounds. ``extra_info["agent_steps_per_s"]`` holds the throughput.
+Uses the shared reference data (``../shared/data``) unless ``SMG_FAST_DATA`` is set.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("SMG_FAST_DATA", str((Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()))
+
+from smg_fast import envs  # noqa: E402  (after SMG_FAST_DATA)
+
+STEPS = 40  # agent steps per round (~1 s of rendering on this CPU)
+ROUNDS = 3
+TASK = "walker-walk"
+
+
+def _actions(n, dim, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, dim))
+
+
+def _record(benchmark, agent_steps):
+    benchmark.extra_info["agent_steps_per_round"] = agent_steps
+    if benchmark.stats is not None:  # None under --benchmark-disable (CI's single smoke pass)
+        benchmark.extra_info["agent_steps_per_s"] = round(agent_steps / benchmark.stats.stats.mean, 1)
+
+
+def _warm_up(benchmark, run):
+    if not benchmark.disabled:  # GL context, shaders, caches; skipped in CI's smoke pass
+        run()
+
+
+def test_walker_train_dm_control_loop(benchmark):
+    envs.ensure_gl_backend()
+    from dm_control import suite
+
+    env = suite.load("walker", "walk", task_kwargs={"random": 0})
+    env.reset()
+    acts = _actions(STEPS, 6).astype(np.float32)
+
+    def run():
+        for a in acts:
+            for _ in range(4):
+                env.step(a)
+            env.physics.render(84, 84, camera_id=0).transpose(2, 0, 1).copy()
+
+    _warm_up(benchmark, run)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    _record(benchmark, STEPS)
+
+
+@pytest.mark.parametrize("mode", ["train", "video_hard"])
+def test_walker_smg_env(benchmark, mode):
+    env = envs.make(TASK, mode, seed=0)
+    start = time.perf_counter()
+    env.reset()
+    benchmark.extra_info["first_reset_s"] = round(time.perf_counter() - start, 3)
+    acts = _actions(STEPS, 6)
+
+    def run():
+        for a in acts:
+            env.step(a)
+
+    _warm_up(benchmark, run)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    _record(benchmark, STEPS)
+    env.close()
+
+
+def test_walker_video_hard_over_train_per_step(benchmark):
+    """Ratio of per-step costs, measured interleaved in one process (timings drift by ±20 % between runs)."""
+    pair = {m: envs.make(TASK, m, seed=0) for m in ("train", "video_hard")}
+    for e in pair.values():
+        e.reset()
+    acts = _actions(STEPS, 6)
+    totals = {m: 0.0 for m in pair}
+
+    def run():
+        for m, e in pair.items():
+            t = time.perf_counter()
+            for a in acts:
+                e.step(a)
+            totals[m] += time.perf_counter() - t
+
+    _warm_up(benchmark, run)
+    totals.update({m: 0.0 for m in pair})
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    steps = STEPS * (1 if benchmark.disabled else ROUNDS)
+    benchmark.extra_info["video_hard_over_train"] = round(totals["video_hard"] / totals["train"], 3)
+    benchmark.extra_info["train_ms_per_step"] = round(1e3 * totals["train"] / steps, 2)
+    benchmark.extra_info["video_hard_ms_per_step"] = round(1e3 * totals["video_hard"] / steps, 2)
+    for e in pair.values():
+        e.close()
+
+
+def test_walker_train_vector_env_2_workers(benchmark):
+    vec = envs.VectorEnv(TASK, "train", num_envs=2, seed=0)
+    vec.reset()
+    acts = _actions(STEPS // 2, 12).reshape(-1, 2, 6)
+
+    def run():
+        for a in acts:
+            vec.step(a)
+
+    _warm_up(benchmark, run)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    _record(benchmark, STEPS)  # STEPS // 2 batched steps of 2 envs
+    vec.close()
+
+
+def test_walker_train_vector_env_2_workers_async(benchmark):
+    """envpool-style asynchronous stepping: act on whichever env finished first (recv(batch_size=1))."""
+    vec = envs.VectorEnv(TASK, "train", num_envs=2, seed=0)
+    vec.reset()
+    acts = _actions(STEPS + 2, 6)
+    vec.send(acts[:2])
+
+    counts = []
+
+    def run():
+        done = 0
+        while done < STEPS:  # recv returns at least one result, more if several are ready
+            *_, info = vec.recv(batch_size=1)
+            ids = info["env_id"]
+            vec.send(acts[done: done + len(ids)], env_ids=ids)
+            done += len(ids)
+        counts.append(done)
+
+    _warm_up(benchmark, run)
+    counts.clear()
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    _record(benchmark, sum(counts) / len(counts))
+    vec.recv()
+    vec.close()
+
+
+def test_walker_video_hard_reset(benchmark):
+    """A reset in video_hard: a new background video every episode, decoded once and then cached
+    (``extra_info["cold_decode_s"]``: decoding + resizing one 500-frame DMC-GB video without a cache)."""
+    from smg_fast.data import resolve_data_dir
+    from smg_fast.envs.backgrounds import decode_resized
+
+    start = time.perf_counter()
+    decode_resized(resolve_data_dir() / "dmcgb" / "video_hard" / "video0.mp4", (84, 84))
+    benchmark.extra_info["cold_decode_s"] = round(time.perf_counter() - start, 3)
+    env = envs.make(TASK, "video_hard", seed=0)
+    for _ in range(ROUNDS):  # fill the caches with the videos the timed resets will show
+        env.reset()
+    env.reset(seed=0)
+    benchmark.pedantic(env.reset, rounds=ROUNDS, iterations=1)
+    env.close()

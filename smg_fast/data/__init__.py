@@ -1,0 +1,56 @@
+"""Upstream data files (DMC-GB colours and videos, SMG robot assets): where they live and how to get them.
+
+The files are never shipped in the package. ``smg-fast data download`` fetches them from their public
+repositories at pinned commits, verifies each against its git blob id (see :mod:`smg_fast.data.manifest`)
+and stores them in the data directory, resolved in this order:
+
+1. an explicit ``data_dir`` argument,
+2. the ``SMG_FAST_DATA`` environment variable,
+3. ``~/.cache/smg-fast``.
+
+Inside it the layout is the manifest's ``local`` names, e.g. ``dmcgb/color_hard.json`` or
+``dmcgb/video_hard/video7.mp4`` (the same layout as the project's shared reference folder).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_VAR = "SMG_FAST_DATA"
+DOWNLOAD_COMMAND = "smg-fast data download"
+
+__all__ = ["ENV_VAR", "DOWNLOAD_COMMAND", "MissingDataError", "default_data_dir", "resolve_data_dir",
+           "require"]
+
+
+class MissingDataError(FileNotFoundError):
+    """A data file is not in the data directory; the message says which command fetches it."""
+
+
+def default_data_dir() -> Path:
+    return Path(os.path.expanduser("~")) / ".cache" / "smg-fast"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Explicit argument, then ``$SMG_FAST_DATA``, then ``~/.cache/smg-fast`` (not created here)."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    return default_data_dir()
+
+
+def missing_message(what: str, data_dir: Path, group: str) -> str:
+    return (f"{what} not found in the data directory {data_dir}. Fetch it with "
+            f"`{DOWNLOAD_COMMAND} {group}` (add `--dir {data_dir}` if that is not the default), "
+            f"or point ${ENV_VAR} / data_dir at a folder that holds it.")
+
+
+def require(local: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """Path of the manifest file ``local`` (e.g. ``dmcgb/color_easy.json``); MissingDataError if absent."""
+    root = resolve_data_dir(data_dir)
+    path = root / local
+    if not path.is_file():
+        raise MissingDataError(missing_message(local, root, local.split("/", 1)[0]))
+    return path

@@ -1,0 +1,52 @@
+"""DMControl pixel environments with DMC-GB's evaluation modes, and a batched multi-process runner.
+
+    >>> from smg_fast import envs
+    >>> env = envs.make("walker-walk", mode="video_hard", seed=0)
+    >>> obs, info = env.reset()                      # uint8 [9, 84, 84], oldest frame first
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> vec = envs.VectorEnv("walker-walk", "color_hard", num_envs=2, seed=0)
+
+Nothing here imports mujoco / dm_control at import time: :func:`make` first picks a working headless GL
+backend (:func:`ensure_gl_backend`), because dm_control fixes its backend on first import.
+"""
+from __future__ import annotations
+
+from .rendering import RenderingUnavailableError, ensure_gl_backend
+from .tasks import MODES, PAPER_ACTION_REPEAT, default_action_repeat
+from .vector import VectorEnv
+
+__all__ = ["MODES", "VectorEnv", "make", "ensure_gl_backend", "RenderingUnavailableError", "OverlayImages",
+           "default_action_repeat", "PAPER_ACTION_REPEAT"]
+
+
+def make(task: str, mode: str = "train", seed: int = 0, *, frame_stack: int = 3, image_size: int = 84,
+         action_repeat: int | None = None, episode_length: int = 1000, background_source: str | None = None,
+         data_dir=None, **kwargs):
+    """A gymnasium env for dm_control suite task ``task`` (``"domain-task"``) in DMC-GB mode ``mode``.
+
+    Args:
+        task: e.g. ``"walker-walk"``, ``"cartpole-swingup"``, ``"ball_in_cup-catch"``.
+        mode: ``train``, ``color_easy``, ``color_hard``, ``video_easy`` or ``video_hard``.
+        seed: seeds the task's initial states, the colour draws and (procedural) backgrounds.
+        frame_stack, image_size: observation ``uint8 [3·frame_stack, image_size, image_size]``.
+        action_repeat: default from the paper's Table 5 (cartpole-swingup 8, finger-spin 2, else 4).
+        episode_length: control steps per episode (1000); ``ceil(episode_length / action_repeat)`` agent
+            steps, then ``truncated``.
+        background_source: video modes' backgrounds: ``None`` (DMC-GB videos), ``"procedural"`` or
+            ``"folder:PATH"``.
+        data_dir: data directory (default ``$SMG_FAST_DATA``, then ``~/.cache/smg-fast``).
+        kwargs: passed to :class:`smg_fast.envs.dmc.DMCEnv` (e.g. ``appearance="xml"``).
+    """
+    ensure_gl_backend()
+    from .dmc import DMCEnv
+
+    return DMCEnv(task, mode, seed, frame_stack=frame_stack, image_size=image_size, action_repeat=action_repeat,
+                  episode_length=episode_length, background_source=background_source, data_dir=data_dir,
+                  **kwargs)
+
+
+def __getattr__(name):
+    if name == "OverlayImages":  # imports torch; loaded on first use
+        from .backgrounds import OverlayImages
+        return OverlayImages
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,141 @@
+"""Data: manifest table, data-dir resolution, verified downloads from a local HTTP server, colour conversion."""
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import json
+import pickle
+import shutil
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from smg_fast.data import MissingDataError, default_data_dir, require, resolve_data_dir
+from smg_fast.data import manifest
+from smg_fast.data.colors import UnsafePickleError, colors_from_legacy_pickle
+from smg_fast.data.download import download, git_blob_id, git_blob_id_of_file, main
+
+
+def test_packaged_table_matches_reference_manifest(shared_data):
+    rows = manifest.rows_from_reference(shared_data / "MANIFEST.json")
+    table = [tuple(getattr(e, f) for f in manifest._manifest_table.FIELDS) for e in manifest.entries()]
+    assert table == rows and len(table) == 152
+    assert len(manifest.entries("dmcgb")) == 112 and len(manifest.entries("robot")) == 40
+    e = manifest.entry("dmcgb/color_hard.json")
+    assert e.converted and e.download_name == "dmcgb/color_hard.pt"
+    assert e.url("http://x") == ("http://x/nicklashansen/dmcontrol-generalization-benchmark/"
+                                 "ff9c0aa8d47685ed972414c67f1b7225e37ff85e/src/env/data/color_hard.pt")
+
+
+def test_git_blob_ids(shared_data):
+    assert git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object`
+    for local in ("dmcgb/video_easy/video0.mp4", "robot/reach.xml"):
+        assert git_blob_id_of_file(shared_data / local) == manifest.entry(local).git_blob
+
+
+def test_data_dir_resolution(monkeypatch, tmp_path):
+    monkeypatch.setenv("SMG_FAST_DATA", str(tmp_path / "env"))
+    assert resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert resolve_data_dir() == tmp_path / "env"
+    monkeypatch.delenv("SMG_FAST_DATA")
+    assert resolve_data_dir() == default_data_dir() == Path.home() / ".cache" / "smg-fast"
+    with pytest.raises(MissingDataError, match="smg-fast data download robot"):
+        require("robot/reach.xml", tmp_path)
+
+
+def _legacy_torch_pickle(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf, _use_new_zipfile_serialization=False)
+    return buf.getvalue()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving ``<repo>/<commit>/<path>`` from a temporary folder."""
+    root = tmp_path / "srv"
+    root.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=root))
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _serve(root: Path, e: manifest.ManifestEntry, data: bytes) -> None:
+    dest = root / e.repo / e.commit / e.path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+
+
+def test_download_verifies_refuses_and_converts(server, shared_data, tmp_path):
+    root, url = server
+    good = [manifest.entry("dmcgb/video_easy/video0.mp4"), manifest.entry("robot/reach.xml")]
+    for e in good:
+        _serve(root, e, (shared_data / e.local).read_bytes())
+    corrupt = manifest.entry("dmcgb/video_easy/video1.mp4")
+    data = bytearray((shared_data / corrupt.local).read_bytes())
+    data[1000] ^= 0xFF  # same size, one flipped byte
+    _serve(root, corrupt, bytes(data))
+    absent = manifest.entry("dmcgb/video_easy/video3.mp4")  # not served: HTTP 404
+    # A colour table in upstream's format (legacy torch pickle of NumPy arrays), built from the shared JSON.
+    colors = json.loads((shared_data / "dmcgb" / "color_easy.json").read_text())
+    pt = _legacy_torch_pickle([{k: np.asarray(v) for k, v in d.items()} for d in colors])
+    color = replace(manifest.entry("dmcgb/color_easy.json"), git_blob=git_blob_id(pt), size=len(pt))
+    _serve(root, color, pt)
+
+    dest = tmp_path / "data"
+    out = io.StringIO()
+    report = download(manifest=good + [corrupt, absent, color], data_dir=dest, base_url=url, out=out)
+    assert sorted(report.fetched) == sorted([e.local for e in good] + [color.local])
+    assert report.refused == [corrupt.local] and report.failed == [absent.local] and not report.ok
+    for e in good:
+        assert git_blob_id_of_file(dest / e.local) == e.git_blob
+    assert not (dest / corrupt.local).exists()
+    assert not list(dest.rglob("*.part"))  # nothing half-written is left behind
+    assert "REFUSED" in out.getvalue() and corrupt.git_blob in out.getvalue()
+    assert json.loads((dest / "dmcgb" / "color_easy.json").read_text()) == colors
+    assert (dest / "dmcgb" / "color_easy.pt").read_bytes() == pt
+
+    # Second run: verified files are skipped; a file damaged on disk is fetched again.
+    (dest / good[1].local).write_text("tampered")
+    report = download(manifest=good + [color], data_dir=dest, base_url=url, out=io.StringIO())
+    assert sorted(report.skipped) == sorted([good[0].local, color.local])
+    assert report.fetched == [good[1].local] and report.ok
+    assert git_blob_id_of_file(dest / good[1].local) == good[1].git_blob
+
+
+def test_cli_main_with_packaged_manifest(server, shared_data, tmp_path, capsys):
+    root, url = server
+    e = manifest.entry("robot/shared.xml")
+    _serve(root, e, (shared_data / e.local).read_bytes())
+    dest = tmp_path / "cli"
+    argv = ["robot", "--dir", str(dest), "--base-url", url, "--only", "robot/shared.xml"]
+    assert main(argv) == 0
+    assert (dest / e.local).read_bytes() == (shared_data / e.local).read_bytes()
+    assert "1 fetched" in capsys.readouterr().err
+    assert main(["robot", "--dir", str(dest), "--base-url", url, "--only", "robot/shared_test1.xml"]) == 1
+    with pytest.raises(SystemExit):
+        main(["everything"])
+
+
+def test_restricted_unpickler_refuses_code():
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    blob = _legacy_torch_pickle([Evil()])
+    with pytest.raises(UnsafePickleError, match=r"refusing to load global .*print"):
+        colors_from_legacy_pickle(blob)
+    with pytest.raises(pickle.UnpicklingError):
+        colors_from_legacy_pickle(pickle.dumps([1, 2, 3]))
