@@ -131,6 +131,15 @@ class DMCEnv(gym.Env):
         self._needs_reset = False
         return self._observation(), info
 
+    def rng_state(self) -> dict:
+        """The random streams the next reset draws from (task initial state, colour entry), so a
+        resumed training run starts its next episode exactly where the interrupted one would have."""
+        return {"task": self._env.task.random.get_state(), "color": self._color_rng.get_state()}
+
+    def set_rng_state(self, state: dict) -> None:
+        self._env.task.random.set_state(state["task"])
+        self._color_rng.set_state(state["color"])
+
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("step() called before reset() or after the episode ended; call reset() first")

@@ -1,0 +1,146 @@
+"""All hyperparameters in one place: the paper's Table 5 (``--preset paper``), upstream's code where
+the paper is silent or differs, and a reduced ``quick`` preset for CPUs."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+# Paper Table 5: action repeat, train steps and the mask ratio ρ per task.
+TASKS = {
+    "cartpole-swingup": dict(action_repeat=8, train_steps=500_000, mask_ratio=0.04),
+    "finger-spin": dict(action_repeat=2, train_steps=500_000, mask_ratio=0.04),
+    "walker-walk": dict(action_repeat=4, train_steps=500_000, mask_ratio=0.06),
+    "walker-stand": dict(action_repeat=4, train_steps=250_000, mask_ratio=0.06),
+    "cheetah-run": dict(action_repeat=4, train_steps=500_000, mask_ratio=0.06),
+    "robot-reach": dict(action_repeat=1, train_steps=250_000, mask_ratio=0.12),
+    "robot-peg-in-box": dict(action_repeat=1, train_steps=250_000, mask_ratio=0.12),
+}
+DEFAULT_TASK = dict(action_repeat=4, train_steps=500_000, mask_ratio=0.06)
+
+ALGOS = ("smg", "sac", "drq")
+EVAL_MODES = ("train", "color_easy", "color_hard", "video_easy", "video_hard")
+ROBOT_MODES = ("train", "test1", "test2", "test3", "test4", "test5")
+
+
+@dataclass
+class Config:
+    # run
+    task: str = "walker-walk"
+    algo: str = "smg"
+    seed: int = 0
+    device: str = "cpu"
+    preset: str = "paper"
+    # environment (paper: frame stack 3, 84×84; action repeat per task)
+    frame_stack: int = 3
+    image_size: int = 84
+    action_repeat: int = 4
+    episode_length: int = 1000  # control steps (DMC); agent steps = episode_length / action_repeat
+    train_steps: int = 500_000  # agent steps (upstream's loop counts agent steps)
+    # replay and updates (upstream: capacity = train_steps, 1000 random steps, then a burst of
+    # init_steps updates, then one update per step)
+    replay_capacity: int = 500_000
+    init_steps: int = 1000
+    batch_size: int = 64
+    updates_per_step: float = 1.0  # quick preset: < 1 updates every 1/x steps
+    # SAC
+    discount: float = 0.99
+    hidden_dim: int = 1024
+    projection_dim: int = 256
+    num_shared_layers: int = 11
+    num_filters: int = 32
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    alpha_lr: float = 1e-4
+    alpha_beta: float = 0.5
+    init_temperature: float = 0.1
+    actor_log_std_min: float = -10.0
+    actor_log_std_max: float = 2.0
+    actor_update_freq: int = 2
+    critic_target_update_freq: int = 2
+    critic_tau: float = 0.01
+    encoder_tau: float = 0.05
+    # augmentation
+    shift_pad: int = 4
+    overlay_source: str = "procedural"  # "folder:PATH" (e.g. Places365) or "procedural"
+    overlay_alpha: float = 0.5
+    attribution_prob: float = 0.25  # code: randint(0,3)==0; paper's "random select" = 0.5
+    # SMG auxiliary task (Table 5 weights)
+    aux_lr: float = 1e-3
+    aux_beta: float = 0.9
+    aux_update_freq: int = 2
+    recon_weight: float = 1.0
+    mask_weight: float = 1.0
+    back_weight: float = 2.0
+    action_weight: float = 1.0
+    fore_weight: float = 0.1
+    q_consistency_weight: float = 0.5
+    mask_ratio: float = 0.06
+    mask_warmup: int = 1000  # code: mask loss only when step > 1000; paper: always (0)
+    grad_clip_norm: float = 100.0
+    reinit_critic_encoder: bool = True  # code quirk: InverseDynamics re-inits the critic encoder
+    fused_ops: bool = True
+    # evaluation and logging
+    eval_freq: int = 10_000
+    eval_episodes: int = 3
+    eval_modes: tuple[str, ...] = EVAL_MODES
+    eval_envs: int = 2
+    log_freq: int = 250
+    checkpoint_every: int = 50_000
+    run_dir: str = ""
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["eval_modes"] = list(self.eval_modes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        d = dict(d)
+        if "eval_modes" in d:
+            d["eval_modes"] = tuple(d["eval_modes"])
+        return cls(**d)
+
+
+# What ``--preset quick`` changes: a CPU-sized run that finishes in minutes (see the README for the
+# measured choice). Network shapes and loss definitions stay the paper's.
+QUICK = dict(
+    train_steps=4_000,
+    replay_capacity=4_000,
+    init_steps=500,
+    batch_size=32,
+    updates_per_step=0.5,
+    eval_freq=2_000,
+    eval_episodes=2,
+    eval_modes=("train", "color_hard", "video_easy"),
+    log_freq=100,
+    checkpoint_every=2_000,
+    mask_warmup=250,  # counted in updates (= the 250-update burst at step 500), see train.updates_due
+)
+
+
+def make_config(task: str, algo: str = "smg", preset: str = "paper", **overrides) -> Config:
+    if preset not in ("paper", "quick"):
+        raise ValueError(f"unknown preset {preset!r}: use 'paper' or 'quick'")
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algorithm {algo!r}: choose from {', '.join(ALGOS)}")
+    per_task = TASKS.get(task, DEFAULT_TASK)
+    values = dict(task=task, algo=algo, preset=preset, **per_task)
+    values["replay_capacity"] = 500_000  # Table 5 (the code uses train_steps)
+    if task.startswith("robot-"):
+        values["episode_length"] = 50  # upstream's TimeLimit(50), no action repeat
+        values["eval_modes"] = ROBOT_MODES  # upstream always evaluates train + test1..5
+    if preset == "quick":
+        values.update(QUICK)
+        if task.startswith("robot-"):
+            values["eval_modes"] = ("train", "test1", "test3")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = Config(**values)
+    allowed = ROBOT_MODES if task.startswith("robot-") else EVAL_MODES
+    bad_modes = set(cfg.eval_modes) - set(allowed)
+    if bad_modes:
+        raise ValueError(f"unknown eval modes {sorted(bad_modes)} for {task}: choose from {', '.join(allowed)}")
+    return cfg

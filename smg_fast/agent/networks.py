@@ -1,0 +1,204 @@
+"""Networks of SAC and SMG, shaped exactly as the upstream code builds them
+(``src/algorithms/modules.py`` of DinoMini00/SMG; see ``../shared/docs/smg-reference.md`` §1).
+
+Paper vs code: the paper (App. C.2) describes a 12-layer encoder with stride 1 first and 2 after;
+the code, which we follow, has 11 unpadded 3×3 convs, the stride-2 one first, no ReLU before the
+flatten (32×21×21 = 14112 features).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import smg_fast.ops as ops
+
+FEATURES = 32 * 21 * 21  # conv trunk output for 84×84 inputs
+
+
+def weight_init(m: nn.Module) -> None:
+    """Upstream's init: orthogonal Linear weights, delta-orthogonal convs (centre tap orthogonal with
+    ReLU gain, other taps zero), zero biases. Applied to the trunk, projections, actor, Q functions
+    and the inverse-dynamics MLP; the AuxHead and decoders keep PyTorch's default init."""
+    if isinstance(m, nn.Linear):
+        nn.init.orthogonal_(m.weight.data)
+        if m.bias is not None:
+            m.bias.data.fill_(0.0)
+    elif isinstance(m, nn.Conv2d):
+        assert m.weight.size(2) == m.weight.size(3)
+        m.weight.data.fill_(0.0)
+        if m.bias is not None:
+            m.bias.data.fill_(0.0)
+        mid = m.weight.size(2) // 2
+        nn.init.orthogonal_(m.weight.data[:, :, mid, mid], nn.init.calculate_gain("relu"))
+
+
+class SharedCNN(nn.Module):
+    """/255, conv 9→32 stride 2, then 10× (ReLU, conv 32→32 stride 1); no padding, no final ReLU.
+
+    Upstream's CenterCrop(84) is a no-op at 84×84 and crops 100×100 inputs (methods that render at
+    100 and random-crop); it is kept for those."""
+
+    def __init__(self, in_channels: int = 9, num_layers: int = 11, num_filters: int = 32):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, num_filters, 3, stride=2)]
+        for _ in range(1, num_layers):
+            layers += [nn.ReLU(), nn.Conv2d(num_filters, num_filters, 3, stride=1)]
+        self.layers = nn.Sequential(*layers)
+        self.apply(weight_init)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if obs.shape[-1] == 100:
+            obs = obs[..., 8:-8, 8:-8]
+        return self.layers(obs / 255.0).flatten(1)
+
+
+class Projection(nn.Module):
+    """Linear(14112→256), LayerNorm, tanh (upstream's RLProjection)."""
+
+    def __init__(self, in_dim: int = FEATURES, out_dim: int = 256):
+        super().__init__()
+        self.out_dim = out_dim
+        self.projection = nn.Sequential(nn.Linear(in_dim, out_dim), nn.LayerNorm(out_dim), nn.Tanh())
+        self.apply(weight_init)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.projection(h)
+
+
+class Encoder(nn.Module):
+    """A conv trunk (possibly shared) and a projection; ``detach`` cuts the graph after the trunk."""
+
+    def __init__(self, trunk: SharedCNN, projection: Projection):
+        super().__init__()
+        self.trunk, self.projection = trunk, projection
+        self.out_dim = projection.out_dim
+
+    def forward(self, obs: torch.Tensor, detach: bool = False) -> torch.Tensor:
+        h = self.trunk(obs)
+        return self.projection(h.detach() if detach else h)
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, out_dim))
+
+
+class Actor(nn.Module):
+    """Tanh-squashed Gaussian policy; log σ squashed into [log_std_min, log_std_max] = [−10, 2]."""
+
+    def __init__(self, encoder: Encoder, action_dim: int, hidden_dim: int = 1024,
+                 log_std_min: float = -10.0, log_std_max: float = 2.0):
+        super().__init__()
+        self.encoder = encoder
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+        self.mlp = mlp(encoder.out_dim, hidden_dim, 2 * action_dim)
+        self.mlp.apply(weight_init)
+
+    def heads(self, z: torch.Tensor, compute_pi: bool = True):
+        """Policy from an embedding: (tanh μ, tanh π, log π, log σ)."""
+        mu, log_std = self.mlp(z).chunk(2, dim=-1)
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(log_std) + 1)
+        if not compute_pi:
+            return torch.tanh(mu), None, None, log_std
+        noise = torch.randn_like(mu)
+        pi = mu + noise * log_std.exp()
+        log_pi = (-0.5 * noise.pow(2) - log_std).sum(-1, keepdim=True) - 0.5 * math.log(2 * math.pi) * noise.size(-1)
+        mu, pi = torch.tanh(mu), torch.tanh(pi)
+        log_pi = log_pi - torch.log(F.relu(1 - pi.pow(2)) + 1e-6).sum(-1, keepdim=True)
+        return mu, pi, log_pi, log_std
+
+    def forward(self, obs: torch.Tensor, compute_pi: bool = True, detach: bool = False):
+        return self.heads(self.encoder(obs, detach), compute_pi)
+
+
+class QFunction(nn.Module):
+    def __init__(self, z_dim: int, action_dim: int, hidden_dim: int = 1024):
+        super().__init__()
+        self.trunk = mlp(z_dim + action_dim, hidden_dim, 1)
+        self.apply(weight_init)
+
+    def forward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.trunk(torch.cat([z, action], dim=1))
+
+
+class Critic(nn.Module):
+    def __init__(self, encoder: Encoder, action_dim: int, hidden_dim: int = 1024):
+        super().__init__()
+        self.encoder = encoder
+        self.Q1 = QFunction(encoder.out_dim, action_dim, hidden_dim)
+        self.Q2 = QFunction(encoder.out_dim, action_dim, hidden_dim)
+
+    def heads(self, z: torch.Tensor, action: torch.Tensor):
+        return self.Q1(z, action), self.Q2(z, action)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, detach: bool = False):
+        return self.heads(self.encoder(obs, detach), action)
+
+
+class AuxHead(nn.Module):
+    """Linear(256 → 3·256), reshape sample-major to one 256-d code per frame, ReLU."""
+
+    def __init__(self, emb_dim: int = 256, frame_stack: int = 3):
+        super().__init__()
+        self.emb_dim = emb_dim
+        self.proj = nn.Linear(emb_dim, emb_dim * frame_stack)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.proj(z).view(-1, self.emb_dim))
+
+
+class Decoder(nn.Module):
+    """One frame per code: Linear(256→14112) → 32×21×21, ReLU, conv 32→128, ×2 up, ReLU, conv 128→64,
+    ×2 up, ReLU, then the heads: image 64→3 (255·sigmoid) and, with ``mask=True``, mask 64→1 (sigmoid).
+
+    The ×2-up-then-conv pairs run as :func:`smg_fast.ops.upsample_conv2d` (ReLU commutes with nearest
+    upsampling, so it is applied before); the image and mask heads read the same input and run as one
+    64→4 convolution. Parameters are laid out as upstream's (``conv3``/``conv4`` kept separate).
+    ``fused=False`` runs the eager composition instead (the reference for tests and benchmarks)."""
+
+    def __init__(self, emb_dim: int = 256, mask: bool = False, fused: bool = True):
+        super().__init__()
+        self.proj = nn.Linear(emb_dim, FEATURES)
+        self.conv1 = nn.Conv2d(32, 128, 3, padding=1)
+        self.conv2 = nn.Conv2d(128, 64, 3, padding=1)
+        self.conv3 = nn.Conv2d(64, 3, 3, padding=1)
+        self.conv4 = nn.Conv2d(64, 1, 3, padding=1) if mask else None
+        self.fused = fused
+
+    def _up_conv(self, x, weight, bias):
+        if self.fused:
+            return ops.upsample_conv2d(x.contiguous(), weight, bias)
+        return F.conv2d(F.interpolate(x, scale_factor=2), weight, bias, padding=1)
+
+    def forward(self, codes: torch.Tensor):
+        """codes [N, 256] → image [N, 3, 84, 84] (0-255) and, for the mask decoder, mask [N, 1, 84, 84]."""
+        x = F.relu(self.proj(codes).view(-1, 32, 21, 21))
+        x = F.relu(self.conv1(x))
+        x = F.relu(self._up_conv(x, self.conv2.weight, self.conv2.bias))
+        if self.conv4 is None:
+            return 255 * torch.sigmoid(self._up_conv(x, self.conv3.weight, self.conv3.bias)), None
+        weight = torch.cat([self.conv3.weight, self.conv4.weight])
+        bias = torch.cat([self.conv3.bias, self.conv4.bias])
+        out = torch.sigmoid(self._up_conv(x, weight, bias))
+        return 255 * out[:, :3], out[:, 3:].contiguous()
+
+
+class InverseDynamics(nn.Module):
+    """MLP(512 → 1024 → 1024 → A) on the concatenated embeddings of obs and next obs."""
+
+    def __init__(self, emb_dim: int, action_dim: int, hidden_dim: int = 1024):
+        super().__init__()
+        self.mlp = mlp(2 * emb_dim, hidden_dim, action_dim)
+        self.apply(weight_init)
+
+    def forward(self, z: torch.Tensor, z_next: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([z, z_next], dim=1))
+
+
+def frames_to_stack(x: torch.Tensor, frame_stack: int = 3) -> torch.Tensor:
+    """[B·k, C, H, W] (sample-major, one row per frame) → [B, k·C, H, W], a view."""
+    n, c, h, w = x.shape
+    return x.reshape(n // frame_stack, frame_stack * c, h, w)

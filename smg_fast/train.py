@@ -1,0 +1,203 @@
+"""The training loop (upstream ``src/train.py``): one env, one agent, one replay buffer.
+
+Each iteration, as upstream: act (uniform random for the first ``init_steps`` agent steps, then a
+draw from π), update (a burst of ``init_steps`` updates at step ``init_steps``, all with that step
+number, then one per step), step the env and store the transition. Episodes end on ``terminated``
+or ``truncated``; at an episode end the loop logs, evaluates every ``eval_freq`` steps, and saves a
+checkpoint every ``checkpoint_every`` steps, so a resumed run starts its next episode exactly where
+the interrupted one would have. ``step`` counts agent steps (action-repeated env steps), as upstream.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from smg_fast import checkpoint as ckpt
+from smg_fast.agent import Config, make_agent
+from smg_fast.evaluate import Evaluator, env_kwargs, summary_rows
+from smg_fast.logger import Logger, MetricAverager
+from smg_fast.replay import ReplayBuffer
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def updates_due(cfg: Config, step: int) -> tuple[int, int]:
+    """(number of updates at this step, the step number the agent's schedule sees).
+
+    With ``updates_per_step = 1/k`` (quick preset) updates run every k-th step and the schedule
+    (actor / target / aux every 2nd update, mask warm-up) counts updates, so it alternates as upstream."""
+    if step < cfg.init_steps:
+        return 0, step
+    k = max(1, round(1 / cfg.updates_per_step)) if cfg.updates_per_step < 1 else 1
+    per_step = max(1, round(cfg.updates_per_step)) if cfg.updates_per_step >= 1 else 1
+    schedule_step = step // k
+    if step == cfg.init_steps:
+        return cfg.init_steps // k, schedule_step
+    return (per_step if step % k == 0 else 0), schedule_step
+
+
+def check_finite(metrics: dict[str, torch.Tensor]) -> str | None:
+    values = torch.stack([v.detach().float().reshape(()) for v in metrics.values()])
+    if bool(torch.isfinite(values).all()):
+        return None
+    return next(k for k, v in metrics.items() if not bool(torch.isfinite(v).all()))
+
+
+class Trainer:
+    def __init__(self, cfg: Config, resume: bool = False, progress: bool = True):
+        self.cfg, self.progress = cfg, progress
+        self.run_dir = Path(cfg.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        seed_everything(cfg.seed)
+        torch.set_num_threads(torch.get_num_threads())
+        from smg_fast import envs
+        from smg_fast.envs.backgrounds import OverlayImages
+
+        self.env = envs.make(cfg.task, "train", cfg.seed, **env_kwargs(cfg))
+        self.obs_shape = self.env.observation_space.shape
+        self.action_dim = int(self.env.action_space.shape[0])
+        h, w = self.obs_shape[1:]
+        self.replay = ReplayBuffer(min(cfg.replay_capacity, cfg.train_steps + 1), (3, h, w), self.action_dim,
+                                   frame_stack=cfg.frame_stack, pad=cfg.shift_pad, device=cfg.device, seed=cfg.seed)
+        self.overlay = OverlayImages(cfg.overlay_source, cfg.batch_size, h, cfg.seed) if cfg.algo == "smg" else None
+        self.agent = make_agent(cfg, self.obs_shape, self.action_dim, self.overlay.sample if self.overlay is not None else None)
+        self.action_rng = np.random.default_rng(cfg.seed)
+        self.evaluator = Evaluator(cfg, cfg.eval_modes, cfg.eval_envs)
+        self.logger = Logger(self.run_dir)
+        self.averager = MetricAverager()
+        self.step, self.episode = 0, 0
+        self.last_checkpoint = 0
+        if resume:
+            self._restore()
+        else:
+            ckpt.write_config(self.run_dir, cfg)
+
+    # ---- checkpoints -------------------------------------------------------------------------
+
+    def _state(self) -> dict:
+        return {
+            "step": self.step,
+            "episode": self.episode,
+            "obs_shape": tuple(self.obs_shape),
+            "action_dim": self.action_dim,
+            "config": self.cfg.to_dict(),
+            "agent": self.agent.state_dict(),
+            "replay": self.replay.state_dict(),
+            "rng": ckpt.rng_state(),
+            "action_rng": self.action_rng.bit_generator.state,
+            "env_rng": self.env.rng_state(),
+            "overlay_rng": self.overlay._rng.bit_generator.state if self.overlay is not None else None,
+        }
+
+    def save(self, name: str = ckpt.CHECKPOINT) -> Path:
+        path = self.run_dir / name
+        ckpt.atomic_save(self._state(), path)
+        self.last_checkpoint = self.step
+        return path
+
+    def _restore(self) -> None:
+        state = ckpt.load_checkpoint(self.run_dir, map_location=self.cfg.device)
+        self.agent.load_state_dict(state["agent"])
+        self.replay.load_state_dict(state["replay"])
+        ckpt.set_rng_state(state["rng"])
+        self.action_rng.bit_generator.state = state["action_rng"]
+        self.env.set_rng_state(state["env_rng"])
+        if self.overlay is not None and state["overlay_rng"] is not None:
+            self.overlay._rng.bit_generator.state = state["overlay_rng"]
+        self.step, self.episode = state["step"], state["episode"]
+        self.last_checkpoint = self.step
+        # Rows logged after the checkpoint belong to the lost part of the interrupted run.
+        self.logger.train.truncate_after(self.step)
+        self.logger.eval.truncate_after(self.step)
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, list[float]]:
+        returns = self.evaluator.evaluate(self.agent, self.cfg.eval_episodes)
+        for row in summary_rows(self.step, returns):
+            self.logger.log_eval(row)
+        return returns
+
+    def run(self) -> dict[str, list[float]]:
+        cfg = self.cfg
+        bar = tqdm(total=cfg.train_steps, initial=self.step, disable=not self.progress, unit="step",
+                   dynamic_ncols=True, desc=f"{cfg.algo} {cfg.task}")
+        obs, _ = self.env.reset()
+        self.replay.add_first(obs[-3:])
+        episode_return, episode_start, t0 = 0.0, self.step, time.time()
+        last_eval = self.step - self.step % cfg.eval_freq
+        try:
+            while self.step < cfg.train_steps:
+                if self.step < cfg.init_steps:
+                    action = self.action_rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
+                else:
+                    action = self.agent.act(obs, sample=True)
+                n_updates, schedule_step = updates_due(cfg, self.step)
+                for _ in range(n_updates):
+                    metrics = self.agent.update(self.replay, schedule_step)
+                    bad = check_finite(metrics)
+                    if bad is not None:
+                        path = self.save("checkpoint_nonfinite.pt")
+                        raise NonFiniteLossError(
+                            f"{bad} became NaN/inf at step {self.step}; the state was saved to {path} "
+                            f"(the last good checkpoint, {ckpt.CHECKPOINT}, is untouched)"
+                        )
+                    self.averager.add(metrics)
+                obs, reward, terminated, truncated, _ = self.env.step(action)
+                self.replay.add(action, reward, obs[-3:], terminated)
+                episode_return += reward
+                self.step += 1
+                bar.update(1)
+                if terminated or truncated:
+                    self.episode += 1
+                    elapsed = time.time() - t0
+                    row = {"step": self.step, "episode": self.episode, "episode_return": episode_return,
+                           "episode_length": self.step - episode_start,
+                           "steps_per_second": (self.step - episode_start) / max(elapsed, 1e-9)}
+                    row.update(self.averager.means())
+                    self.logger.log_train(row)
+                    bar.set_postfix(ret=f"{episode_return:.1f}", refresh=False)
+                    if self.step - last_eval >= cfg.eval_freq or self.step >= cfg.train_steps:
+                        last_eval = self.step - self.step % cfg.eval_freq
+                        returns = self.evaluate()
+                        bar.write(f"step {self.step}: " + ", ".join(
+                            f"{m} {np.mean(r):.1f}" for m, r in returns.items()))
+                    if self.step - self.last_checkpoint >= cfg.checkpoint_every or self.step >= cfg.train_steps:
+                        self.save()
+                    obs, _ = self.env.reset()
+                    self.replay.add_first(obs[-3:])
+                    episode_return, episode_start, t0 = 0.0, self.step, time.time()
+            if self.last_checkpoint < self.step:  # the budget ended mid-episode
+                self.evaluate()
+                self.save()
+        finally:
+            bar.close()
+        return {}
+
+    def close(self) -> None:
+        self.evaluator.close()
+        self.logger.close()
+        self.env.close()
+
+
+def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
+    trainer = Trainer(cfg, resume=resume, progress=progress)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    return trainer.run_dir
