@@ -9,6 +9,9 @@ TORCH_LIBRARY(smg_fast, m) {
       "Tensor)");
   m.def("attribution_augment(Tensor obs, Tensor mask, Tensor noise) -> Tensor");
   m.def("overlay(Tensor obs, Tensor images, float alpha=0.5) -> Tensor");
+  m.def(
+      "overlay_backward(Tensor grad, float alpha, int image_channels, bool obs_grad, bool images_grad) "
+      "-> (Tensor, Tensor)");
   m.def("greenscreen(Tensor frames, Tensor background) -> Tensor");
   m.def("random_shift(Tensor obs, Tensor shifts, int pad=4) -> Tensor");
   m.def("random_shift_backward(Tensor grad, Tensor shifts, int pad) -> Tensor");

@@ -59,6 +59,17 @@ StackLayout validate_overlay(const at::Tensor& obs, const at::Tensor& images, do
   return l;
 }
 
+StackLayout validate_overlay_backward(const at::Tensor& grad, double alpha, int64_t image_channels) {
+  check_frame_stack(grad, "grad");
+  check_float(grad, "grad");
+  TORCH_CHECK_VALUE(alpha >= 0.0 && alpha <= 1.0, "alpha must lie in [0, 1], got ", alpha);
+  TORCH_CHECK_VALUE(image_channels == 3 || image_channels == grad.size(1),
+                    "image_channels must be 3 or the stack's ", grad.size(1), ", got ", image_channels);
+  StackLayout l = layout_of(grad);
+  l.image_channels = image_channels;
+  return l;
+}
+
 int64_t validate_greenscreen(const at::Tensor& frames, const at::Tensor& background, int64_t* hw) {
   check_defined(frames, "frames");
   check_defined(background, "background");

@@ -15,6 +15,8 @@ StackLayout validate_attribution(const at::Tensor& obs, const at::Tensor& mask,
 // Returns the layout (mask_channels unused); *out_dtype receives the result dtype.
 StackLayout validate_overlay(const at::Tensor& obs, const at::Tensor& images, double alpha,
                              at::ScalarType* out_dtype);
+// grad [B, C, H, W] of an overlay whose images had image_channels ∈ {3, C} channels.
+StackLayout validate_overlay_backward(const at::Tensor& grad, double alpha, int64_t image_channels);
 // Returns the number of [3, H, W] frames; *hw receives H·W.
 int64_t validate_greenscreen(const at::Tensor& frames, const at::Tensor& background, int64_t* hw);
 void validate_random_shift(const at::Tensor& obs, const at::Tensor& shifts, int64_t pad);

@@ -39,6 +39,8 @@ def _settings(pairs: list[str]) -> dict:
         if not sep or key not in fields:
             raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
         default = getattr(Config(), key)
+        if default is None:  # optional integer fields (burst_updates)
+            default = 0
         if isinstance(default, bool):
             out[key] = value.lower() in ("1", "true", "yes", "on")
         elif isinstance(default, tuple):
@@ -84,8 +86,8 @@ def _train(args: argparse.Namespace) -> int:
         if args.device:
             saved.device = args.device
         saved.run_dir = str(run_dir)
-        train(saved, resume=True, progress=not args.no_progress)
-        return 0
+        run_dir = train(saved, resume=True, progress=not args.no_progress)
+        return _report(run_dir, saved, pictures=not args.no_pictures)
     task = args.task or "walker-walk"
     cfg = make_config(task, args.algo or "smg", args.preset, **overrides)
     cfg.run_dir = args.run_dir or str(Path("runs") / f"{task}_{cfg.algo}_{args.preset}_seed{cfg.seed}")
@@ -94,10 +96,10 @@ def _train(args: argparse.Namespace) -> int:
                          "or choose another --run-dir")
     run_dir = train(cfg, progress=not args.no_progress)
     print(f"run directory: {run_dir}")
-    return _report(run_dir, cfg)
+    return _report(run_dir, cfg, pictures=not args.no_pictures)
 
 
-def _report(run_dir: Path, cfg) -> int:
+def _report(run_dir: Path, cfg, pictures: bool = True) -> int:
     """End of a training run: the evaluation table and pictures."""
     import csv
 
@@ -115,7 +117,7 @@ def _report(run_dir: Path, cfg) -> int:
         print(f"learning curves: {plots.plot_learning_curves([run_dir], Path(run_dir) / 'curves.png')}")
     except (ImportError, AttributeError):
         pass
-    if cfg.algo == "smg":
+    if cfg.algo == "smg" and pictures:
         try:
             from smg_fast import visualize
             from smg_fast.checkpoint import load_agent
@@ -207,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field (see smg_fast/agent/config.py), e.g. --set init_steps=500")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-pictures", action="store_true", help="skip the pictures at the end of the run")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="evaluate trained runs on DMC-GB modes; writes a Markdown + CSV table")

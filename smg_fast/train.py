@@ -23,6 +23,7 @@ from smg_fast.agent import Config, make_agent
 from smg_fast.evaluate import Evaluator, env_kwargs, summary_rows
 from smg_fast.logger import Logger, MetricAverager
 from smg_fast.replay import ReplayBuffer
+from smg_fast.runtime import tune_allocator
 
 
 class NonFiniteLossError(RuntimeError):
@@ -46,7 +47,8 @@ def updates_due(cfg: Config, step: int) -> tuple[int, int]:
     per_step = max(1, round(cfg.updates_per_step)) if cfg.updates_per_step >= 1 else 1
     schedule_step = step // k
     if step == cfg.init_steps:
-        return cfg.init_steps // k, schedule_step
+        burst = cfg.init_steps if cfg.burst_updates is None else cfg.burst_updates
+        return burst, schedule_step
     return (per_step if step % k == 0 else 0), schedule_step
 
 
@@ -63,7 +65,7 @@ class Trainer:
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.seed)
-        torch.set_num_threads(torch.get_num_threads())
+        tune_allocator()
         from smg_fast import envs
         from smg_fast.envs.backgrounds import OverlayImages
 

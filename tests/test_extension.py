@@ -9,11 +9,13 @@ OPS = [
     "composite_backward",
     "attribution_augment",
     "overlay",
+    "overlay_backward",
     "greenscreen",
     "random_shift",
     "random_shift_backward",
     "upsample_conv2d",
     "upsample_conv2d_backward",
+    "replay_gather",
 ]
 
 

@@ -35,6 +35,9 @@ def test_overlay_gradcheck():
     assert gradcheck(lambda o, i: ops.overlay(o, i, 0.3), (obs, img))
     full = leaf(2, 9, 3, 4, seed=2)
     assert gradcheck(lambda o, i: ops.overlay(o, i, 0.7), (obs, full))
+    # uint8 observations (replay data) carry no gradient; the image still gets one
+    u8 = torch.randint(0, 256, (2, 9, 3, 4), dtype=torch.uint8)
+    assert gradcheck(lambda i: ops.overlay(u8, i, 0.5), (img,))
 
 
 def test_random_shift_gradcheck():
@@ -64,15 +67,16 @@ def _grads(fn, *inputs):
     [
         ("composite", lambda: (leaf(4, 9, 8, 8), leaf(4, 9, 8, 8, seed=1), leaf(4, 3, 8, 8, seed=2))),
         ("random_shift", lambda: (leaf(4, 9, 8, 8),)),
+        ("overlay", lambda: (leaf(4, 9, 8, 8, scale=255), leaf(4, 3, 8, 8, seed=1))),
         ("upsample_conv2d", lambda: (leaf(2, 16, 6, 7), leaf(8, 16, 3, 3, seed=1), leaf(8, seed=2))),
     ],
 )
 def test_gradients_equal_reference_autograd(name, make):
     inputs = make()
     shifts = torch.tensor([[0, 8], [3, 5], [8, 0], [4, 4]])
-    fused = {"composite": ops.composite, "upsample_conv2d": ops.upsample_conv2d,
+    fused = {"composite": ops.composite, "upsample_conv2d": ops.upsample_conv2d, "overlay": ops.overlay,
              "random_shift": lambda o: ops.random_shift(o, shifts)}[name]
-    eager = {"composite": ref.composite, "upsample_conv2d": ref.upsample_conv2d,
+    eager = {"composite": ref.composite, "upsample_conv2d": ref.upsample_conv2d, "overlay": ref.overlay,
              "random_shift": lambda o: ref.random_shift(o, shifts)}[name]
     for a, b in zip(_grads(fused, *inputs), _grads(eager, *inputs)):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
@@ -91,7 +95,11 @@ def _opcheck_cases():
         ("attribution_augment", ((r(2, 9, 5, 5) * 255).requires_grad_(), r(2, 3, 5, 5), u8(2, 9, 5, 5))),
         ("overlay", (u8(2, 9, 5, 5), r(2, 3, 5, 5), 0.5)),
         ("overlay", ((r(2, 9, 5, 5) * 255).requires_grad_(), r(2, 3, 5, 5, requires_grad=True), 0.25)),
+        ("overlay_backward", (r(2, 9, 5, 5), 0.5, 3, True, True)),
+        ("overlay_backward", (r(2, 9, 5, 5), 0.25, 9, False, True)),
         ("greenscreen", (u8(2, 3, 3, 5, 5), u8(2, 3, 3, 5, 5))),
+        ("replay_gather", (u8(6, 3, 5, 5), torch.tensor([0, 5, 2]), torch.tensor([0, 3, 1]),
+                           torch.tensor([[0, 8], [4, 4], [8, 1]]), 3, 4, None)),
         ("random_shift", (u8(2, 9, 6, 6), torch.tensor([[0, 8], [8, 3]]), 4)),
         ("random_shift", (r(2, 9, 6, 6, requires_grad=True), torch.tensor([[0, 2], [1, 1]]), 1)),
         ("random_shift_backward", (r(2, 9, 6, 6), torch.tensor([[0, 2], [1, 1]]), 1)),

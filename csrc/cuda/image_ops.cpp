@@ -108,6 +108,26 @@ at::Tensor overlay_cuda(const at::Tensor& obs, const at::Tensor& images, double 
   return out;
 }
 
+std::tuple<at::Tensor, at::Tensor> overlay_backward_cuda(const at::Tensor& grad_in, double alpha,
+                                                         int64_t image_channels, bool obs_grad,
+                                                         bool images_grad) {
+  const at::Tensor grad = grad_in.contiguous();
+  const StackLayout l = validate_overlay_backward(grad, alpha, image_channels);
+  const c10::cuda::CUDAGuard guard(grad.device());
+  at::Tensor gobs = obs_grad ? at::empty_like(grad) : at::empty({0}, grad.options());
+  at::Tensor gimg = images_grad ? at::empty({l.batch, image_channels, grad.size(2), grad.size(3)}, grad.options())
+                                : at::empty({0}, grad.options());
+  if (grad.numel() > 0 && (obs_grad || images_grad)) {
+    AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "overlay_backward", [&] {
+      cuda::overlay_backward<scalar_t>(grad.data_ptr<scalar_t>(), static_cast<scalar_t>(alpha),
+                                       obs_grad ? gobs.data_ptr<scalar_t>() : nullptr,
+                                       images_grad ? gimg.data_ptr<scalar_t>() : nullptr, l, stream());
+    });
+    check_launch("overlay_backward");
+  }
+  return {gobs, gimg};
+}
+
 at::Tensor greenscreen_cuda(const at::Tensor& frames, const at::Tensor& background) {
   int64_t hw = 0;
   const int64_t n = validate_greenscreen(frames, background, &hw);
@@ -222,6 +242,7 @@ TORCH_LIBRARY_IMPL(smg_fast, CUDA, m) {
   m.impl("composite_backward", &composite_backward_cuda);
   m.impl("attribution_augment", &attribution_augment_cuda);
   m.impl("overlay", &overlay_cuda);
+  m.impl("overlay_backward", &overlay_backward_cuda);
   m.impl("greenscreen", &greenscreen_cuda);
   m.impl("random_shift", &random_shift_cuda);
   m.impl("random_shift_backward", &random_shift_backward_cuda);

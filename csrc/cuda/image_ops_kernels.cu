@@ -67,6 +67,23 @@ __global__ void overlay_kernel(const TObs* __restrict__ obs, const TImg* __restr
   }
 }
 
+// One thread per (sample, image channel, pixel): it sums over the frames that share the image.
+template <typename T>
+__global__ void overlay_backward_kernel(const T* __restrict__ grad, T alpha, T* __restrict__ gobs,
+                                        T* __restrict__ gimg, StackLayout l) {
+  const int64_t nc = l.image_channels, reps = l.channels / nc;
+  SMG_GRID_STRIDE(i, l.batch * nc * l.hw) {
+    const int64_t p = i % l.hw, ci = (i / l.hw) % nc, b = i / (l.hw * nc);
+    T acc = T(0);
+    for (int64_t r = 0; r < reps; ++r) {
+      const int64_t o = (b * l.channels + r * nc + ci) * l.hw + p;
+      if (gobs) gobs[o] = math::overlay_obs_grad(grad[o], alpha);
+      acc += math::overlay_image_grad(grad[o], alpha);
+    }
+    if (gimg) gimg[i] = acc;
+  }
+}
+
 __global__ void greenscreen_kernel(const uint8_t* __restrict__ f, const uint8_t* __restrict__ bg,
                                    uint8_t* __restrict__ out, int64_t n, int64_t hw) {
   SMG_GRID_STRIDE(i, n * hw) {
@@ -137,6 +154,12 @@ void overlay(const TObs* obs, const TImg* img, T alpha, T* out, StackLayout l, c
   overlay_kernel<T, TObs, TImg><<<blocks_for(l.numel()), kThreads, 0, s>>>(obs, img, alpha, out, l);
 }
 
+template <typename T>
+void overlay_backward(const T* grad, T alpha, T* gobs, T* gimg, StackLayout l, cudaStream_t s) {
+  const int64_t n = l.batch * l.image_channels * l.hw;
+  overlay_backward_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(grad, alpha, gobs, gimg, l);
+}
+
 void greenscreen(const uint8_t* frames, const uint8_t* background, uint8_t* out, int64_t n,
                  int64_t hw, cudaStream_t s) {
   greenscreen_kernel<<<blocks_for(n * hw), kThreads, 0, s>>>(frames, background, out, n, hw);
@@ -177,6 +200,7 @@ cudaError_t last_error() { return cudaGetLastError(); }
   template void overlay<T, T, uint8_t>(const T*, const uint8_t*, T, T*, StackLayout,              \
                                        cudaStream_t);                                             \
   template void overlay<T, T, T>(const T*, const T*, T, T*, StackLayout, cudaStream_t);           \
+  template void overlay_backward<T>(const T*, T, T*, T*, StackLayout, cudaStream_t);               \
   template void random_shift_backward<T>(const T*, const int64_t*, int64_t, T*, int64_t, int64_t, \
                                          int64_t, int64_t, cudaStream_t);
 

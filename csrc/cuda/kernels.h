@@ -22,6 +22,8 @@ void attribution_augment(const TObs* obs, const T* mask, const TNoise* noise, T*
                          cudaStream_t s);
 template <typename T, typename TObs, typename TImg>
 void overlay(const TObs* obs, const TImg* img, T alpha, T* out, StackLayout l, cudaStream_t s);
+template <typename T>
+void overlay_backward(const T* grad, T alpha, T* gobs, T* gimg, StackLayout l, cudaStream_t s);
 void greenscreen(const uint8_t* frames, const uint8_t* background, uint8_t* out, int64_t n,
                  int64_t hw, cudaStream_t s);
 template <typename T>

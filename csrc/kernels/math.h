@@ -41,6 +41,12 @@ SMG_HD T composite_mask_grad_term(T g, T fg, T bg) { return g * (fg - bg); }
 template <typename T>
 SMG_HD T overlay(T obs, T img_255, T alpha) { return (T(1) - alpha) * obs + alpha * img_255; }
 
+// Its gradients: d/dobs = (1−α)·g, d/dimg = 255·α·g (uint8 images carry no gradient).
+template <typename T>
+SMG_HD T overlay_obs_grad(T g, T alpha) { return (T(1) - alpha) * g; }
+template <typename T>
+SMG_HD T overlay_image_grad(T g, T alpha) { return T(255) * alpha * g; }
+
 // ---- random shift ---------------------------------------------------------------------------------
 // Output pixel i of a crop at offset `shift` from an image replicate-padded by `pad` reads source
 // pixel clamp(i + shift − pad, 0, size − 1).

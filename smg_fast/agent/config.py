@@ -40,6 +40,7 @@ class Config:
     # init_steps updates, then one update per step)
     replay_capacity: int = 500_000
     init_steps: int = 1000
+    burst_updates: int | None = None  # updates at step init_steps; upstream: init_steps (None)
     batch_size: int = 64
     updates_per_step: float = 1.0  # quick preset: < 1 updates every 1/x steps
     # SAC
@@ -84,7 +85,6 @@ class Config:
     eval_episodes: int = 3
     eval_modes: tuple[str, ...] = EVAL_MODES
     eval_envs: int = 2
-    log_freq: int = 250
     checkpoint_every: int = 50_000
     run_dir: str = ""
 
@@ -108,17 +108,17 @@ class Config:
 # What ``--preset quick`` changes: a CPU-sized run that finishes in minutes (see the README for the
 # measured choice). Network shapes and loss definitions stay the paper's.
 QUICK = dict(
-    train_steps=4_000,
-    replay_capacity=4_000,
-    init_steps=500,
-    batch_size=32,
+    train_steps=1_000,
+    replay_capacity=1_000,
+    init_steps=400,
+    burst_updates=50,
+    batch_size=16,
     updates_per_step=0.5,
-    eval_freq=2_000,
+    eval_freq=1_000,
     eval_episodes=2,
-    eval_modes=("train", "color_hard", "video_easy"),
-    log_freq=100,
-    checkpoint_every=2_000,
-    mask_warmup=250,  # counted in updates (= the 250-update burst at step 500), see train.updates_due
+    eval_modes=("train", "color_hard", "video_hard"),
+    checkpoint_every=500,
+    mask_warmup=200,  # counted in updates (the schedule step at init_steps), see train.updates_due
 )
 
 

@@ -14,6 +14,10 @@ from smg_fast.agent.config import Config
 from smg_fast.agent.networks import FEATURES, Actor, Critic, Encoder, Projection, SharedCNN
 
 
+# Adam's fused kernel (one pass per parameter group, CPU and CUDA): same update rule as the loop.
+ADAM = {"fused": True}
+
+
 class SACAgent:
     """``algo='sac'``: no augmentation (upstream SAC renders at 84 and its crop is a no-op);
     ``algo='drq'``: independent random shifts of obs and next_obs (K = M = 1)."""
@@ -32,9 +36,9 @@ class SACAgent:
         self.target_entropy = -float(action_dim)
         # The actor steps only its projection and MLP: it sees the shared trunk's features detached.
         self.actor_params = [*self.actor.encoder.projection.parameters(), *self.actor.mlp.parameters()]
-        self.actor_opt = torch.optim.Adam(self.actor_params, lr=cfg.actor_lr, betas=(0.9, 0.999))
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, betas=(0.9, 0.999))
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, betas=(cfg.alpha_beta, 0.999))
+        self.actor_opt = torch.optim.Adam(self.actor_params, lr=cfg.actor_lr, betas=(0.9, 0.999), **ADAM)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, betas=(0.9, 0.999), **ADAM)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, betas=(cfg.alpha_beta, 0.999), **ADAM)
 
     @property
     def alpha(self) -> torch.Tensor:

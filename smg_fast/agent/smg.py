@@ -40,7 +40,7 @@ import smg_fast.ops as ops
 from smg_fast.agent import losses as L
 from smg_fast.agent.config import Config
 from smg_fast.agent.networks import AuxHead, Decoder, InverseDynamics, frames_to_stack, weight_init
-from smg_fast.agent.sac import SACAgent
+from smg_fast.agent.sac import ADAM, SACAgent
 from smg_fast.ops import reference as ref
 
 
@@ -82,7 +82,7 @@ class SMGAgent(SACAgent):
         # One Adam over the predictor's parameters (deduplicated by nn.Module.parameters()); the critic
         # encoder is thus stepped by two optimisers with separate state, as upstream.
         self.aux_params = list(self.predictor.parameters())
-        self.aux_opt = torch.optim.Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999))
+        self.aux_opt = torch.optim.Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999), **ADAM)
         self.rng = random.Random(cfg.seed)
         self.overlay_images = overlay_images  # callable () -> uint8 [B, 3, H, W]
         self.ops = ops if cfg.fused_ops else ref

@@ -65,6 +65,14 @@ def _(obs, images, alpha=0.5):
     return obs.new_empty(obs.shape, dtype=_float_out(obs, images))
 
 
+@torch.library.register_fake(lib + "overlay_backward")
+def _(grad, alpha, image_channels, obs_grad, images_grad):
+    b, _, h, w = grad.shape
+    gobs = torch.empty_like(grad, memory_format=torch.contiguous_format) if obs_grad else grad.new_empty((0,))
+    gimg = grad.new_empty((b, image_channels, h, w)) if images_grad else grad.new_empty((0,))
+    return gobs, gimg
+
+
 @torch.library.register_fake(lib + "greenscreen")
 def _(frames, background):
     _same_device(("frames", frames), ("background", background))
@@ -160,15 +168,10 @@ def _overlay_setup(ctx, inputs, output):
 
 def _overlay_backward(ctx, grad):
     need = ctx.needs_input_grad
-    grad_obs = grad * (1.0 - ctx.alpha) if need[0] else None
-    grad_img = None
-    if need[1]:
-        g = grad * (255.0 * ctx.alpha)
-        if ctx.image_channels != grad.shape[1]:  # one image shared by every frame
-            b, c, h, w = g.shape
-            g = g.view(b, c // ctx.image_channels, ctx.image_channels, h, w).sum(1)
-        grad_img = g
-    return grad_obs, grad_img, None
+    if not (need[0] or need[1]):
+        return None, None, None
+    gobs, gimg = torch.ops.smg_fast.overlay_backward(grad, ctx.alpha, ctx.image_channels, need[0], need[1])
+    return gobs if need[0] else None, gimg if need[1] else None, None
 
 
 torch.library.register_autograd(lib + "overlay", _overlay_backward, setup_context=_overlay_setup)

@@ -1,0 +1,99 @@
+"""The agent's update and the whole training loop, on CPU at the paper's batch (64 × 9×84×84).
+
+    pytest benchmarks/test_bench_update.py --benchmark-only -k "update and smg"
+
+One round of an update benchmark = one even step (critic, actor, targets, auxiliary update) plus
+one odd step (critic only), so the per-update cost is half the round. ``fused`` uses the compiled
+ops and phase-decomposed decoders, ``reference`` the pure-PyTorch references of the same ops with
+eager decoders (the same shared passes otherwise). The allocator is tuned as training does.
+"""
+import numpy as np
+import pytest
+import torch
+
+from smg_fast.agent import make_agent, make_config
+from smg_fast.replay import ReplayBuffer
+from smg_fast.runtime import tune_allocator
+
+A = 6  # walker
+
+
+def _replay(seed=0):
+    rng = np.random.default_rng(seed)
+    buf = ReplayBuffer(600, (3, 84, 84), A, seed=seed)
+    frame = lambda: torch.from_numpy(rng.integers(0, 256, (3, 84, 84), dtype=np.uint8))  # noqa: E731
+    buf.add_first(frame())
+    for t in range(500):
+        buf.add(rng.uniform(-1, 1, A), float(rng.normal()), frame(), False)
+    return buf
+
+
+def _agent(algo, fused=True):
+    tune_allocator()
+    torch.manual_seed(0)
+    cfg = make_config("walker-walk", algo, "paper", fused_ops=fused)
+    rng = np.random.default_rng(0)
+    return make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (cfg.batch_size, 3, 84, 84), dtype=np.uint8))
+
+
+def _even_and_odd(agent, buf, counter=[2000]):  # noqa: B006 - a step counter shared across rounds
+    counter[0] += 2
+    agent.update(buf, counter[0])
+    agent.update(buf, counter[0] + 1)
+
+
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
+def test_update_smg(benchmark, impl):
+    agent, buf = _agent("smg", fused=impl == "fused"), _replay()
+    _even_and_odd(agent, buf)  # warm-up (first-call dispatch, allocator growth)
+    benchmark.pedantic(_even_and_odd, (agent, buf), rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
+def test_update_sac(benchmark):
+    agent, buf = _agent("sac"), _replay()
+    _even_and_odd(agent, buf)
+    benchmark.pedantic(_even_and_odd, (agent, buf), rounds=5, iterations=1)
+
+
+@pytest.mark.parametrize("algo", ["smg", "sac"])
+@pytest.mark.benchmark(group="training loop: agent steps (collect + 1 update), cartpole-swingup, batch 64")
+def test_training_loop_steps(benchmark, algo, tmp_path, monkeypatch):
+    """Steady state of the loop: act with π, one update, one env step (action repeat 8 + a render),
+    store. Reported per step (the benchmark's 'rounds' are single steps)."""
+    from smg_fast.train import Trainer
+
+    monkeypatch.setenv("SMG_FAST_CACHE", str(tmp_path / "cache"))
+    cfg = make_config("cartpole-swingup", algo, "paper", train_steps=10_000, replay_capacity=2_000,
+                      eval_modes=("train",), eval_envs=1)
+    cfg.run_dir = str(tmp_path / "run")
+    trainer = Trainer(cfg, progress=False)
+    try:
+        env, agent, replay = trainer.env, trainer.agent, trainer.replay
+        obs, _ = env.reset()
+        replay.add_first(obs[-3:])
+        rng = np.random.default_rng(0)
+        for _ in range(200):  # random prefill
+            obs, r, term, trunc, _ = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+            replay.add(np.zeros(env.action_space.shape), r, obs[-3:], term)
+            if term or trunc:
+                obs, _ = env.reset()
+                replay.add_first(obs[-3:])
+        state = {"obs": obs, "step": 2000}
+
+        def one_step():
+            action = agent.act(state["obs"], sample=True)
+            agent.update(replay, state["step"])
+            state["step"] += 1
+            obs, r, term, trunc, _ = env.step(action)
+            replay.add(action, r, obs[-3:], term)
+            if term or trunc:
+                obs, _ = env.reset()
+                replay.add_first(obs[-3:])
+            state["obs"] = obs
+
+        one_step()
+        benchmark.pedantic(one_step, rounds=6, iterations=1)
+    finally:
+        trainer.close()

@@ -1,0 +1,239 @@
+"""SMG agent: network shapes and parameter counts (reference §1.9), which parameters each loss
+reaches, the update schedule, and that the shared / fused forward passes give the gradients of the
+plain un-shared computation."""
+import numpy as np
+import pytest
+import torch
+
+from smg_fast.agent import losses as L
+from smg_fast.agent import make_agent, make_config
+from smg_fast.ops import reference as ref
+from smg_fast.replay import ReplayBuffer
+
+B, A = 4, 6
+
+
+def names(module, prefix):
+    return {f"{prefix}.{n}" for n, _ in module.named_parameters()}
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    cfg = make_config("walker-walk", "smg", "paper", batch_size=B)
+    rng = np.random.default_rng(0)
+    agent = make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (B, 3, 84, 84), dtype=np.uint8))
+    buf = ReplayBuffer(64, (3, 84, 84), A, seed=0)
+    buf.add_first(torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8))
+    for _ in range(40):
+        buf.add(rng.uniform(-1, 1, A), float(rng.normal()), torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8), False)
+    return cfg, agent, buf
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_parameter_counts_match_the_reference(setup):
+    _, agent, _ = setup
+    p = agent.predictor
+    assert count(agent.actor.encoder.trunk) == 95_104
+    assert count(agent.critic.encoder.projection) == 3_613_440
+    assert count(agent.actor.mlp) == 1_325_068
+    assert count(agent.critic.Q1) == count(agent.critic.Q2) == 1_319_937
+    assert count(p.fore_head) == 197_376
+    assert count(p.fore_decoder) == 3_739_876 and count(p.back_decoder) == 3_739_299
+    assert count(p.inverse_dynamics) == 1_581_062
+    unique = lambda *mods: {id(t): t for m in mods for t in m.parameters()}.values()  # noqa: E731
+    assert sum(t.numel() for t in unique(agent.actor, agent.critic)) == 11_286_926  # SAC: 11.29 M
+    assert sum(t.numel() for t in unique(agent.actor, agent.critic, p)) == 24_450_459  # SMG: 24.45 M
+
+
+def test_reinit_quirk_target_and_back_encoder_keep_the_pre_reinit_weights():
+    torch.manual_seed(1)
+    cfg = make_config("walker-walk", "smg", "paper", batch_size=B)
+    agent = make_agent(cfg, (9, 84, 84), A, lambda: None)
+    target = agent.critic_target.encoder.trunk.layers[0].weight
+    back = agent.predictor.back_encoder.trunk.layers[0].weight
+    online = agent.critic.encoder.trunk.layers[0].weight
+    # Upstream: critic_target and back_encoder are deep copies made before InverseDynamics re-inits
+    # the critic encoder, so they agree with each other and not with the online critic.
+    assert torch.equal(target, back) and not torch.equal(target, online)
+    quirk_off = make_agent(make_config("walker-walk", "smg", "paper", reinit_critic_encoder=False), (9, 84, 84), A,
+                           lambda: None)
+    assert torch.equal(quirk_off.critic_target.encoder.trunk.layers[0].weight,
+                       quirk_off.critic.encoder.trunk.layers[0].weight)
+
+
+def reached(loss, named):
+    gs = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True, retain_graph=True)
+    return {n for (n, _), g in zip(named, gs) if g is not None and g.abs().sum() > 0}
+
+
+def all_named(agent):
+    out = []
+    seen = set()
+    for prefix, m in (("actor", agent.actor), ("critic", agent.critic), ("pred", agent.predictor)):
+        for n, p in m.named_parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append((f"{prefix}.{n}", p))
+    return out
+
+
+def batch(agent, buf):
+    b = buf.sample(B)
+    noise = agent._images()
+    attrib = ref.attribution_augment(b["obs"], agent.predictor.mask(b["obs"]), noise)
+    tau = ref.overlay(b["obs"], agent._images())
+    return b, noise, attrib, tau
+
+
+def test_each_aux_term_reaches_only_its_modules(setup):
+    cfg, agent, buf = setup
+    b, noise, attrib, tau = batch(agent, buf)
+    terms = agent.aux_losses(b["obs"], b["action"], b["next_obs"], attrib, noise, tau, step=10_000)
+    named = all_named(agent)
+    groups = {
+        "trunk": "actor.encoder.trunk", "critic_proj": "critic.encoder.projection", "Q": "critic.Q",
+        "actor": "actor.", "fore_head": "pred.fore_head", "back_enc": "pred.back_encoder",
+        "back_head": "pred.back_head", "fore_dec": "pred.fore_decoder", "back_dec": "pred.back_decoder",
+        "id": "pred.inverse_dynamics",
+    }
+
+    def hit(term):
+        r = reached(terms[term], named)
+        return {g for g, pre in groups.items() if any(n.startswith(pre) for n in r)
+                and not (g == "actor" and not any(n.startswith("actor.") and "trunk" not in n for n in r))}
+
+    assert hit("recon") == {"trunk", "critic_proj", "fore_head", "fore_dec", "back_enc", "back_head", "back_dec"}
+    assert hit("mask") == {"trunk", "critic_proj", "fore_head", "fore_dec"}
+    assert hit("back") == {"back_enc", "back_head", "back_dec"}
+    assert hit("action") == {"trunk", "critic_proj", "id"}
+    assert hit("fore") == {"trunk", "critic_proj", "fore_head", "fore_dec"}
+
+
+def test_critic_and_actor_losses_reach_the_right_parameters(setup):
+    cfg, agent, buf = setup
+    b, noise, attrib, tau = batch(agent, buf)
+    for p in [*agent.actor.parameters(), *agent.critic.parameters(), *agent.predictor.parameters()]:
+        p.grad = None
+    agent_state = {k: v.clone() for k, v in agent.critic.state_dict().items()}
+    agent.update_critic(b["obs"], b["action"], b["reward"], b["next_obs"], b["not_done"], tau)
+    changed = {k for k, v in agent.critic.state_dict().items() if not torch.equal(v, agent_state[k])}
+    assert any(k.startswith("encoder.trunk") for k in changed) and any(k.startswith("Q1") for k in changed)
+    assert all(p.grad is None for p in agent.actor.mlp.parameters())
+    assert all(p.grad is None for p in agent.predictor.fore_decoder.parameters())
+    for p in [*agent.actor.parameters(), *agent.critic.parameters()]:
+        p.grad = None
+    agent.update_actor_and_alpha(b["obs"])
+    assert all(p.grad is not None for p in agent.actor.mlp.parameters())
+    assert all(p.grad is not None for p in agent.actor.encoder.projection.parameters())
+    assert all(p.grad is None for p in agent.actor.encoder.trunk.parameters())  # detached features
+    assert all(p.grad is None for p in agent.critic.parameters())  # actor loss steps the actor only
+    assert agent.log_alpha.grad is not None
+
+
+def test_attribution_mask_has_no_graph(setup):
+    _, agent, buf = setup
+    obs = buf.sample(B)["obs"]
+    mask = agent.predictor.mask(obs)
+    assert not mask.requires_grad and mask.grad_fn is None
+    assert mask.shape == (B, 3, 84, 84) and 0 <= mask.min() and mask.max() <= 1
+
+
+def test_shared_passes_give_the_unshared_gradients(setup):
+    """L_aux with one encoder pass over [o; τo; o′], one fore-decoder pass over [o; τo], fused ops and
+    phase-decomposed decoders equals upstream's term-by-term computation (float64)."""
+    cfg, agent, buf = setup
+    p = agent.predictor
+    b, noise, attrib, tau = batch(agent, buf)
+    obs, action, next_obs = (b["obs"].double(), b["action"].double(), b["next_obs"].double())
+    attrib, tau = attrib.double(), tau.double()
+    p.double()
+    try:
+        params = list(p.parameters())
+        terms = agent.aux_losses(obs, action, next_obs, attrib, noise, tau, step=10_000)
+        weights = {"recon": 1, "mask": 1, "back": 2, "action": 1, "fore": 0.1}
+        shared = torch.autograd.grad(sum(weights[k] * v for k, v in terms.items()), params)
+
+        # Upstream's way: every term runs its own forward passes, eager decoders, eager ops.
+        for dec in (p.fore_decoder, p.back_decoder):
+            dec.fused = False
+        f_o, m_o = p.fore(p.fore_encoder(obs))
+        g_o = p.back(obs)
+        recon = (ref.composite(f_o, g_o, m_o) - obs).abs().mean()
+        mask = L.mask_ratio(m_o, cfg.mask_ratio)
+        back = L.background(p.back(attrib), noise)
+        action_loss = L.inverse_dynamics(p.inverse_dynamics(p.fore_encoder(obs), p.fore_encoder(next_obs)), action)
+        f_t, m_t = p.fore(p.fore_encoder(tau))
+        fore = L.fore_consistency(f_t, m_t, f_o, m_o)
+        plain = torch.autograd.grad(recon + mask + 2 * back + action_loss + 0.1 * fore, params)
+        for a, b_ in zip(shared, plain):
+            torch.testing.assert_close(a, b_, rtol=1e-7, atol=1e-9)
+    finally:
+        for dec in (p.fore_decoder, p.back_decoder):
+            dec.fused = True
+        p.float()
+
+
+def test_critic_batch_of_obs_and_augmented_obs_equals_two_passes(setup):
+    cfg, agent, buf = setup
+    b, noise, attrib, tau = batch(agent, buf)
+    critic = agent.critic.double()
+    try:
+        obs, aug, a = b["obs"].double(), tau.double(), b["action"].double()
+        target = torch.randn(B, 1, dtype=torch.float64)
+        q1, q2 = critic(torch.cat([obs, aug]), torch.cat([a, a]))
+        joint = (q1[:B] - target).square().mean() + (q2[:B] - target).square().mean() + 0.5 * L.q_consistency(
+            q1[B:], q2[B:], q1[:B], q2[:B])
+        q1o, q2o = critic(obs, a)
+        q1a, q2a = critic(aug, a)
+        sep = (q1o - target).square().mean() + (q2o - target).square().mean() + 0.5 * L.q_consistency(q1a, q2a, q1o, q2o)
+        params = list(critic.parameters())
+        for x, y in zip(torch.autograd.grad(joint, params), torch.autograd.grad(sep, params)):
+            torch.testing.assert_close(x, y, rtol=1e-7, atol=1e-9)
+    finally:
+        critic.float()
+
+
+def test_update_schedule_odd_steps_skip_actor_targets_and_aux(setup):
+    _, agent, buf = setup
+    snap = lambda m: [t.detach().clone() for t in m.parameters()]  # noqa: E731
+    before = {k: snap(m) for k, m in (("actor", agent.actor.mlp), ("dec", agent.predictor.fore_decoder),
+                                      ("target", agent.critic_target.Q1), ("critic", agent.critic.Q1))}
+    metrics = agent.update(buf, step=1001)
+    after = {k: snap(m) for k, m in (("actor", agent.actor.mlp), ("dec", agent.predictor.fore_decoder),
+                                     ("target", agent.critic_target.Q1), ("critic", agent.critic.Q1))}
+    same = {k: all(torch.equal(a, b) for a, b in zip(before[k], after[k])) for k in before}
+    assert same == {"actor": True, "dec": True, "target": True, "critic": False}
+    assert "aux/loss" not in metrics and "critic/loss" in metrics
+    metrics = agent.update(buf, step=1002)
+    assert {"aux/loss", "actor/loss", "aux/recon_loss", "aux/mask_loss"} <= set(metrics)
+    assert all(torch.isfinite(v) for v in metrics.values())
+
+
+def test_mask_loss_is_off_until_the_warmup_ends(setup):
+    cfg, agent, buf = setup
+    b, noise, attrib, tau = batch(agent, buf)
+    early = agent.aux_losses(b["obs"], b["action"], b["next_obs"], attrib, noise, tau, step=cfg.mask_warmup)
+    late = agent.aux_losses(b["obs"], b["action"], b["next_obs"], attrib, noise, tau, step=cfg.mask_warmup + 1)
+    assert not early["mask"].requires_grad and early["mask"].item() == 0
+    assert late["mask"].requires_grad and late["mask"].item() > 0
+
+
+def test_ablation_flags_remove_terms():
+    cfg = make_config("walker-walk", "smg", "quick", back_weight=0.0, fore_weight=0.0)
+    assert cfg.back_weight == 0 and cfg.fore_weight == 0 and cfg.recon_weight == 1
+
+
+def test_presets_and_task_settings():
+    paper = make_config("cartpole-swingup")
+    assert (paper.action_repeat, paper.mask_ratio, paper.batch_size, paper.train_steps) == (8, 0.04, 64, 500_000)
+    assert make_config("walker-stand").train_steps == 250_000
+    robot = make_config("robot-peg-in-box")
+    assert robot.mask_ratio == 0.12 and robot.episode_length == 50 and "test3" in robot.eval_modes
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        make_config("walker-walk", "ppo")
+    with pytest.raises(ValueError, match="eval modes"):
+        make_config("walker-walk", eval_modes=("test1",))

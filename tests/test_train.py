@@ -1,0 +1,135 @@
+"""The training loop end to end on CPU (a tiny real run), checkpoints, resume after kill -9, and the
+run-directory errors. Not timed: correctness only."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from smg_fast.agent import make_config
+from smg_fast.checkpoint import load_checkpoint
+from smg_fast.train import NonFiniteLossError, Trainer, updates_due
+
+TINY = [
+    "--task", "cartpole-swingup", "--preset", "quick", "--steps", "32", "--batch-size", "4",
+    "--eval-episodes", "1", "--eval-modes", "train", "--no-progress",
+    "--set", "episode_length=64", "--set", "init_steps=8", "--set", "burst_updates=2",
+    "--set", "updates_per_step=1", "--set", "eval_freq=100000", "--set", "eval_envs=1",
+    "--set", "checkpoint_every=8", "--set", "replay_capacity=64", "--set", "mask_warmup=8",
+]
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "smg_fast.cli", "train", *args], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kw)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "full"
+    out = cli(*TINY, "--run-dir", str(run))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run, out.stdout
+
+
+def test_tiny_run_writes_logs_checkpoint_table_and_pictures(full_run):
+    run, stdout = full_run
+    for name in ("config.json", "train.csv", "eval.csv", "checkpoint.pt", "final_eval.md", "final_eval.csv",
+                 "curves.png", "pictures/explain_train.png"):
+        assert (run / name).exists(), name
+    train_rows = (run / "train.csv").read_text().splitlines()
+    assert train_rows[0].startswith("step,episode,episode_return") and len(train_rows) == 1 + 4
+    assert "aux/recon_loss" in train_rows[0] and "critic/loss" in train_rows[0]
+    assert "| train |" in stdout and "Evaluation at step 32" in stdout
+    state = load_checkpoint(run)
+    assert state["step"] == 32 and state["replay"]["transitions_added"] == 32
+
+
+def _checkpoint_step(run: Path) -> int:
+    try:
+        return load_checkpoint(run)["step"]
+    except Exception:  # not written yet (the rename is atomic: never a torn file)
+        return -1
+
+
+def test_resume_after_kill_continues_as_if_never_stopped(full_run, tmp_path):
+    run_full, _ = full_run
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "smg_fast.cli", "train", *TINY, "--run-dir", str(run),
+                             "--no-pictures"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while _checkpoint_step(run) < 16 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = _checkpoint_step(run)
+    assert 8 <= killed_at < 32, f"checkpoint step when killed: {killed_at}"
+    out = cli("--resume", str(run), "--no-pictures")
+    assert out.returncode == 0, out.stderr[-3000:]
+    a, b = load_checkpoint(run_full), load_checkpoint(run)
+    assert a["step"] == b["step"] == 32 and a["episode"] == b["episode"]
+    for key in ("frames", "frame_pos", "next_slot", "action", "reward", "not_done"):
+        assert torch.equal(a["replay"][key], b["replay"][key]), key
+    for name in ("actor", "critic", "predictor"):
+        for k, v in a["agent"][name].items():
+            torch.testing.assert_close(b["agent"][name][k], v, rtol=0, atol=0, msg=f"{name}.{k}")
+    rows_a = (run_full / "train.csv").read_text().splitlines()
+    rows_b = (run / "train.csv").read_text().splitlines()
+    assert [r.split(",")[:3] for r in rows_a] == [r.split(",")[:3] for r in rows_b]
+
+
+def test_resume_errors(tmp_path, full_run):
+    run_full, _ = full_run
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = cli("--resume", str(empty))
+    assert out.returncode != 0 and "config.json" in out.stderr
+    out = cli("--resume", str(run_full), "--seed", "3")
+    assert out.returncode != 0 and "disagrees" in out.stderr and "seed" in out.stderr
+    out = cli(*TINY, "--run-dir", str(run_full))
+    assert out.returncode != 0 and "--resume" in out.stderr
+
+
+def test_bad_flags_fail_clearly():
+    out = cli("--set", "no_such_field=1")
+    assert out.returncode != 0 and "KEY=VALUE" in out.stderr
+    out = cli("--task", "walker-walk", "--preset", "fast")
+    assert out.returncode != 0 and "invalid choice" in out.stderr
+
+
+def test_nonfinite_loss_stops_with_a_checkpoint_naming_the_loss(tmp_path, monkeypatch):
+    cfg = make_config("cartpole-swingup", "sac", "quick", batch_size=4, init_steps=4, burst_updates=1,
+                      updates_per_step=1, episode_length=64, train_steps=16, eval_modes=("train",),
+                      eval_episodes=1, eval_envs=1, replay_capacity=32)
+    cfg.run_dir = str(tmp_path / "nan")
+    trainer = Trainer(cfg, progress=False)
+    try:
+        real = trainer.agent.update
+
+        def poisoned(replay, step):
+            metrics = real(replay, step)
+            metrics["critic/loss"] = torch.tensor(float("nan"))
+            return metrics
+
+        monkeypatch.setattr(trainer.agent, "update", poisoned)
+        with pytest.raises(NonFiniteLossError, match="critic/loss"):
+            trainer.run()
+        assert (tmp_path / "nan" / "checkpoint_nonfinite.pt").exists()
+    finally:
+        trainer.close()
+
+
+def test_update_schedule_counts():
+    cfg = make_config("walker-walk", "smg", "paper")
+    assert updates_due(cfg, 999) == (0, 999)
+    assert updates_due(cfg, 1000) == (1000, 1000)  # upstream's burst, all at step 1000
+    assert updates_due(cfg, 1001) == (1, 1001)
+    quick = make_config("walker-walk", "smg", "quick")  # one update every 2nd step
+    assert updates_due(quick, quick.init_steps) == (quick.burst_updates, quick.init_steps // 2)
+    assert [updates_due(quick, s)[0] for s in range(402, 406)] == [1, 0, 1, 0]
+    assert updates_due(quick, 402)[1] % 2 == 1 and updates_due(quick, 404)[1] % 2 == 0
