@@ -215,7 +215,7 @@ class VectorEnv:
             self._pending.append(i)
 
     def recv(self, batch_size: int | None = None):
-        """Results of at least ``batch_size`` (default: all) in-flight envs, the first to finish, sorted by id.
+        """Results of exactly ``batch_size`` (default: all) in-flight envs, the first to finish, sorted by id.
 
         Returns ``(obs, reward, terminated, truncated, info)`` with ``info["env_id"]``; see the module doc
         for ``final_obs`` and the episode statistics.
@@ -299,6 +299,8 @@ class VectorEnv:
                                         f"all workers were shut down"))
             ready = mp.connection.wait(list(waiting), timeout=min(_POLL_S, left))
             for c in ready:
+                if len(got) == want:  # the rest stay unread in their pipes for the next recv()
+                    break
                 i = waiting.pop(c)
                 try:
                     kind, payload = c.recv()

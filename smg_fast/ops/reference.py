@@ -31,6 +31,15 @@ def composite(fg: torch.Tensor, bg: torch.Tensor, mask: torch.Tensor) -> torch.T
     return out.reshape(fg.shape)
 
 
+def composite_upstream(fg: torch.Tensor, bg: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """composite as upstream's CoPredictor computes it (modules.py:419, 442-447): the per-frame mask
+    expanded to 3 channels, blended at [3B, 3, H, W], then reshaped back (a copy). Benchmark baseline."""
+    b, c, h, w = fg.shape
+    m = mask.reshape(-1, 1, h, w).expand(-1, 3, h, w)
+    out = fg.reshape(-1, 3, h, w) * m + bg.reshape(-1, 3, h, w) * (1 - m)
+    return out.reshape(b, c, h, w)
+
+
 def _noise_255(noise: torch.Tensor) -> torch.Tensor:
     # uint8 noise holds 0-255 pixel values; float noise is a [0, 1] image (Places' ToTensor).
     return noise.float() if noise.dtype == torch.uint8 else noise * 255.0

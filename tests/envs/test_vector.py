@@ -79,6 +79,16 @@ def test_send_recv_subsets(vec):
         vec.recv()
 
 
+def test_recv_returns_exactly_batch_size_when_more_have_finished(vec):
+    vec.reset(seed=0)
+    vec.send(np.zeros((2, 6)))
+    time.sleep(2.0)  # both workers have replied by now; recv(1) must still hand back one
+    obs, *_, first = vec.recv(batch_size=1)
+    assert len(first["env_id"]) == 1 and obs.shape == (1, 9, 84, 84)
+    obs, *_, second = vec.recv()
+    assert sorted(first["env_id"].tolist() + second["env_id"].tolist()) == [0, 1]
+
+
 def test_bad_actions_raise_and_leave_it_usable(vec):
     vec.reset()
     with pytest.raises(ValueError, match=r"envs \[1\].*NaN"):
