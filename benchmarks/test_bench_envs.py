@@ -12,6 +12,7 @@ Uses the shared reference data (``../shared/data``) unless ``SMG_FAST_DATA`` is 
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from pathlib import Path
@@ -132,7 +133,7 @@ def test_walker_train_vector_env_2_workers_async(benchmark):
 
     def run():
         done = 0
-        while done < STEPS:  # recv returns at least one result, more if several are ready
+        while done < STEPS:  # one result per recv: the env that finished first
             *_, info = vec.recv(batch_size=1)
             ids = info["env_id"]
             vec.send(acts[done: done + len(ids)], env_ids=ids)
@@ -145,6 +146,50 @@ def test_walker_train_vector_env_2_workers_async(benchmark):
     _record(benchmark, sum(counts) / len(counts))
     vec.recv()
     vec.close()
+
+
+needs_envpool = pytest.mark.skipif(importlib.util.find_spec("envpool") is None,
+                                   reason="envpool not installed (pip install '.[envpool]')")
+
+
+@needs_envpool
+def test_walker_train_envpool_backend_2_envs(benchmark):
+    """smg_fast.envs.EnvpoolVectorEnv: this package's semantics (4 rendered control steps per agent step)."""
+    vec = envs.EnvpoolVectorEnv(TASK, "train", num_envs=2, seed=0)
+    vec.reset()
+    acts = _actions(STEPS // 2, 12).reshape(-1, 2, 6)
+
+    def run():
+        for a in acts:
+            vec.step(a)
+
+    _warm_up(benchmark, run)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    _record(benchmark, STEPS)
+    vec.close()
+
+
+@needs_envpool
+def test_walker_train_envpool_native_2_envs(benchmark):
+    """envpool's own DMC stepping, one render per agent step: frame_skip = 4 control steps of 10 physics
+    substeps. Not the same task semantics (one reward per agent step, not the sum of 4): a speed bound."""
+    from smg_fast.envs.envpool_backend import import_envpool
+
+    envpool = import_envpool()
+    pool = envpool.make_gymnasium("WalkerWalk-v1", num_envs=2, batch_size=2, seed=0, from_pixels=True,
+                                  render_width=84, render_height=84, render_camera_id=0, frame_stack=3,
+                                  frame_skip=40, max_episode_steps=1000)
+    pool.reset()
+    acts = _actions(STEPS // 2, 12).reshape(-1, 2, 6)
+
+    def run():
+        for a in acts:
+            pool.step(a)
+
+    _warm_up(benchmark, run)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    _record(benchmark, STEPS)
+    pool.close()
 
 
 def test_walker_video_hard_reset(benchmark):

@@ -153,6 +153,23 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _random(args: argparse.Namespace) -> int:
+    from smg_fast.agent.config import make_config
+    from smg_fast.evaluate import random_policy_returns, results_table, write_table
+
+    cfg = make_config(args.task, action_repeat=args.action_repeat)
+    modes = _modes(args.modes, cfg.task)
+    returns = random_policy_returns(cfg, modes, args.episodes, args.envs, args.seed,
+                                    progress=lambda m, r: print(f"  random {m}: {sum(r) / len(r):.1f}"))
+    md, rows = results_table({"random policy": returns}, modes)
+    print(f"{cfg.task}, action repeat {cfg.action_repeat}, {args.episodes} episodes per mode")
+    print(md)
+    if args.out:
+        paths = write_table(md, rows, Path(args.out))
+        print(f"written: {paths[0]}, {paths[1]}")
+    return 0
+
+
 def _visualize(args: argparse.Namespace) -> int:
     from smg_fast import visualize
     from smg_fast.checkpoint import load_agent
@@ -220,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.add_argument("--out", default=None, help="output path stem (default RUN/eval_table)")
     e.set_defaults(func=_eval)
+
+    r = sub.add_parser("random", help="returns of a uniform random policy: the baseline a learning curve must beat")
+    r.add_argument("--task", required=True)
+    r.add_argument("--modes", default="train", help="comma-separated modes or 'all' (default train)")
+    r.add_argument("--episodes", type=int, default=10)
+    r.add_argument("--envs", type=int, default=2, help="parallel env workers per mode")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--action-repeat", type=int, default=None, help="default: the paper's for the task")
+    r.add_argument("--out", default=None, help="also write OUT.md and OUT.csv")
+    r.set_defaults(func=_random)
 
     v = sub.add_parser("visualize", help="PNG grids (obs, mask, background, attribution, reconstruction) and an MP4")
     v.add_argument("--run", required=True)

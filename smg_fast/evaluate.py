@@ -44,6 +44,31 @@ def run_episodes(vec, agent, episodes: int, obs: np.ndarray | None = None):
     return [results[k] for k in sorted(results)], obs
 
 
+class RandomPolicy:
+    """Uniform random actions in the action box: the baseline a learning curve has to rise above.
+    Seeded, so a baseline table is reproducible."""
+
+    def __init__(self, action_space, seed: int = 0):
+        self.low, self.high = np.asarray(action_space.low), np.asarray(action_space.high)
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs, sample: bool = False) -> np.ndarray:
+        n = len(obs)
+        return self.rng.uniform(self.low, self.high, size=(n, *self.low.shape)).astype(np.float32)
+
+
+def random_policy_returns(cfg: Config, modes, episodes: int, num_envs: int = 2,
+                          seed: int | None = None, progress=None) -> dict[str, list[float]]:
+    """Episode returns of :class:`RandomPolicy` on ``cfg.task`` (with ``cfg``'s action repeat and
+    episode length) in each mode, through the same batched evaluation as a trained agent."""
+    evaluator = Evaluator(cfg, modes, num_envs, seed)
+    try:
+        policy = RandomPolicy(evaluator._env(evaluator.modes[0], episodes).action_space, evaluator.seed)
+        return evaluator.evaluate(policy, episodes, progress)
+    finally:
+        evaluator.close()
+
+
 class Evaluator:
     """One VectorEnv per mode, kept across evaluations so the video sequences continue as upstream's
     persistent test envs do."""

@@ -133,3 +133,28 @@ def test_update_schedule_counts():
     assert updates_due(quick, quick.init_steps) == (quick.burst_updates, quick.init_steps // 2)
     assert [updates_due(quick, s)[0] for s in range(402, 406)] == [1, 0, 1, 0]
     assert updates_due(quick, 402)[1] % 2 == 1 and updates_due(quick, 404)[1] % 2 == 0
+
+
+def test_random_policy_baseline_is_seeded_bounded_and_tabled(tmp_path):
+    from gymnasium.spaces import Box
+
+    from smg_fast.evaluate import RandomPolicy, random_policy_returns
+
+    policy = RandomPolicy(Box(-np.ones(2, np.float32), np.array([1.0, 0.5], np.float32)), seed=3)
+    a = policy.act(np.zeros((5, 9, 84, 84), np.uint8))
+    assert a.shape == (5, 2) and a.dtype == np.float32
+    assert (a >= -1).all() and (a[:, 0] <= 1).all() and (a[:, 1] <= 0.5).all()
+
+    cfg = make_config("cartpole-balance", action_repeat=8, episode_length=64)
+    first = random_policy_returns(cfg, ["train"], episodes=2, num_envs=2, seed=5)
+    again = random_policy_returns(cfg, ["train"], episodes=2, num_envs=2, seed=5)
+    assert first == again and len(first["train"]) == 2
+    # DMC rewards lie in [0, 1] per control step: 64 control steps bound an episode's return.
+    assert all(0.0 <= r <= 64.0 for r in first["train"])
+
+    out = subprocess.run([sys.executable, "-m", "smg_fast.cli", "random", "--task", "cartpole-balance",
+                          "--episodes", "2", "--envs", "1", "--action-repeat", "8", "--out", str(tmp_path / "rand")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "| train | " in out.stdout and "action repeat 8" in out.stdout
+    assert (tmp_path / "rand.md").is_file() and (tmp_path / "rand.csv").read_text().startswith("mode,seed")

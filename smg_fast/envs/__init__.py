@@ -5,6 +5,7 @@
     >>> obs, info = env.reset()                      # uint8 [9, 84, 84], oldest frame first
     >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     >>> vec = envs.VectorEnv("walker-walk", "color_hard", num_envs=2, seed=0)
+    >>> vec = envs.EnvpoolVectorEnv("walker-walk", num_envs=2, seed=0)   # optional: pip install '.[envpool]'
     >>> env = envs.make("robot-peg-in-box", mode="test3", seed=0)   # SMG's xArm tasks: smg_fast.envs.robot
 
 Nothing here imports mujoco / dm_control at import time: :func:`make` first picks a working headless GL
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 from .rendering import RenderingUnavailableError, ensure_gl_backend
 from .tasks import MODES, PAPER_ACTION_REPEAT, default_action_repeat
+from .envpool_backend import EnvpoolVectorEnv
 from .vector import VectorEnv
 
-__all__ = ["MODES", "VectorEnv", "make", "ensure_gl_backend", "RenderingUnavailableError", "OverlayImages",
+__all__ = ["MODES", "VectorEnv", "EnvpoolVectorEnv", "make", "ensure_gl_backend", "RenderingUnavailableError", "OverlayImages",
            "default_action_repeat", "PAPER_ACTION_REPEAT"]
 
 
