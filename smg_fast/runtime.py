@@ -23,6 +23,6 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):
         return False
     ok = mallopt(_M_MMAP_MAX, 0)  # serve every block from the heap, never from a fresh mmap
-    ok &= mallopt(_M_TRIM_THRESHOLD, 1 << 30)  # never give the heap top back below 1 GiB
+    ok &= mallopt(_M_TRIM_THRESHOLD, -1)  # never give the heap top back (-1: trimming off)
     ok &= mallopt(_M_TOP_PAD, 256 << 20)  # grow the heap in 256 MiB steps
     return bool(ok)

@@ -140,6 +140,12 @@ def test_attribution_mask_has_no_graph(setup):
     mask = agent.predictor.mask(obs)
     assert not mask.requires_grad and mask.grad_fn is None
     assert mask.shape == (B, 3, 84, 84) and 0 <= mask.min() and mask.max() <= 1
+    # The mask-only head gives the mask of the full fore pass (image and mask heads as one conv).
+    with torch.no_grad():
+        _, full = agent.predictor.fore(agent.predictor.fore_encoder(obs))
+    torch.testing.assert_close(mask, full, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="mask=True"):
+        agent.predictor.back_decoder(torch.zeros(3, 256), mask_only=True)
 
 
 def test_shared_passes_give_the_unshared_gradients(setup):

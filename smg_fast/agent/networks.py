@@ -175,18 +175,23 @@ class Decoder(nn.Module):
             return ops.upsample_conv2d(x.contiguous(), weight, bias)
         return F.conv2d(F.interpolate(x, scale_factor=2), weight, bias, padding=1)
 
-    def forward(self, codes: torch.Tensor):
-        """codes [N, 256] → image [N, 3, 84, 84] (0-255) and, for the mask decoder, mask [N, 1, 84, 84]."""
+    def forward(self, codes: torch.Tensor, mask_only: bool = False):
+        """codes [N, 256] → image [N, 3, 84, 84] (0-255) and, for the mask decoder, mask [N, 1, 84, 84].
+        ``mask_only``: (None, mask), the image head skipped (the attribution mask needs no image)."""
+        if mask_only and self.conv4 is None:
+            raise ValueError("mask_only needs the decoder built with mask=True")
         # In-place ReLUs: the producers' backward passes need their inputs, not these outputs.
         x = F.relu(self.proj(codes).view(-1, 32, 21, 21), inplace=True)
         x = F.relu(self.conv1(x), inplace=True)
         x = F.relu(self._up_conv(x, self.conv2.weight, self.conv2.bias), inplace=True)
         if self.conv4 is None:
             return 255 * torch.sigmoid(self._up_conv(x, self.conv3.weight, self.conv3.bias)), None
+        if mask_only:
+            return None, torch.sigmoid(self._up_conv(x, self.conv4.weight, self.conv4.bias))
         weight = torch.cat([self.conv3.weight, self.conv4.weight])
         bias = torch.cat([self.conv3.bias, self.conv4.bias])
-        out = torch.sigmoid(self._up_conv(x, weight, bias))
-        return 255 * out[:, :3], out[:, 3:].contiguous()
+        image, mask = torch.sigmoid(self._up_conv(x, weight, bias)).split([3, 1], dim=1)
+        return 255 * image, mask.contiguous()
 
 
 class InverseDynamics(nn.Module):

@@ -72,7 +72,9 @@ class Predictor(nn.Module):
 
     @torch.no_grad()
     def mask(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.fore(self.fore_encoder(obs))[1]
+        """M(o) [B, k, H, W] without a graph, and without the image head it does not need."""
+        _, mask = self.fore_decoder(self.fore_head(self.fore_encoder(obs)), mask_only=True)
+        return frames_to_stack(mask)
 
 
 class SMGAgent(SACAgent):
@@ -123,17 +125,20 @@ class SMGAgent(SACAgent):
         # The fore decoder once over o and τo; the back branch once over o and τ_attr(o).
         fore, mask = p.fore(torch.cat([z[0], z[1]]) if need_fore else z[0])
         back = p.back(torch.cat([obs, attrib]) if need_back else obs)
-        terms = {"recon": L.reconstruction(fore[:B], back[:B], mask[:B], obs, self.ops.composite)}
+        # split, not slicing: one backward that concatenates the pieces' gradients, instead of a
+        # zero-filled full-size gradient per slice that are then summed (~0.2 s per step at batch 64).
+        (fore_o, *fore_t), (mask_o, *mask_t), (back_o, *back_a) = fore.split(B), mask.split(B), back.split(B)
+        terms = {"recon": L.reconstruction(fore_o, back_o, mask_o, obs, self.ops.composite)}
         if cfg.mask_weight != 0:
-            mask_loss = L.mask_ratio(mask[:B], cfg.mask_ratio)
+            mask_loss = L.mask_ratio(mask_o, cfg.mask_ratio)
             # Upstream adds it only when step > 1000, i.e. after the initial update burst.
             terms["mask"] = mask_loss if step > cfg.mask_warmup else mask_loss.detach() * 0
         if need_back:
-            terms["back"] = L.background(back[B:], noise)
+            terms["back"] = L.background(back_a[0], noise)
         if need_action:
             terms["action"] = L.inverse_dynamics(p.inverse_dynamics(z[0], z[-1]), action)
         if need_fore:
-            terms["fore"] = L.fore_consistency(fore[B:], mask[B:], fore[:B], mask[:B])
+            terms["fore"] = L.fore_consistency(fore_t[0], mask_t[0], fore_o, mask_o)
         return terms
 
     def update_aux(self, obs, action, next_obs, attrib, noise, tau_obs, step: int) -> dict:
