@@ -22,6 +22,7 @@ import numpy as np
 
 from .rendering import ensure_gl_backend
 from .tasks import camera_id, default_action_repeat
+from .vector import check_step_request
 
 
 def envpool_task_id(task: str) -> str:
@@ -103,22 +104,7 @@ class EnvpoolVectorEnv:
         self._check_open()
         if self._needs_reset:
             raise RuntimeError("call reset() before the first send()/step()")
-        ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids, dtype=np.int64).reshape(-1)
-        if len(set(ids.tolist())) != len(ids) or ids.min(initial=0) < 0 or ids.max(initial=0) >= self.num_envs:
-            raise ValueError(f"env_ids must be distinct ids in [0, {self.num_envs}), got {ids.tolist()}")
-        busy = sorted(set(ids.tolist()) & set(self._pending))
-        if busy:
-            raise RuntimeError(f"envs {busy} still have a step in flight; recv() before sending to them again")
-        a = np.asarray(actions, dtype=np.float64)
-        want = (len(ids), *self.action_space.shape)
-        if a.shape != want:
-            raise ValueError(f"actions have shape {a.shape}, expected {want}")
-        bad = ~np.isfinite(a).reshape(len(ids), -1).all(axis=1)
-        if bad.any():
-            raise ValueError(f"actions for envs {ids[bad].tolist()} have non-finite (NaN/inf) entries")
-        bad = (np.abs(a) > 1.0).reshape(len(ids), -1).any(axis=1)
-        if bad.any():
-            raise ValueError(f"actions for envs {ids[bad].tolist()} are out of bounds [-1, 1]")
+        ids, a = check_step_request(actions, env_ids, self.num_envs, self._pending, self.action_space.shape)
         for j, i in enumerate(ids.tolist()):
             self._actions[i] = a[j]
             self._pending.append(i)
