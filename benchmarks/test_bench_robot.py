@@ -12,7 +12,6 @@ is set.
 """
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 
@@ -81,8 +80,6 @@ def test_robot_physics_only(benchmark, task):
     env.close()
 
 
-@pytest.mark.skipif("robot" not in inspect.getsource(envs.make),
-                    reason="smg_fast.envs.make does not dispatch robot tasks yet (notes/robot-for-lead.md)")
 def test_robot_vector_env_2_workers(benchmark):
     vec = envs.VectorEnv("robot-peg-in-box", "train", num_envs=2, seed=0)
     vec.reset()

@@ -87,6 +87,12 @@ class Evaluator:
             self._envs[mode] = VectorEnv(self.cfg.task, mode, n, self.seed, **env_kwargs(self.cfg))
         return self._envs[mode]
 
+    def open(self, episodes: int) -> None:
+        """Start every mode's envs now: missing data or a broken mode then fails before training, not
+        at the first evaluation."""
+        for mode in self.modes:
+            self._env(mode, episodes)
+
     def evaluate(self, agent, episodes: int, progress=None) -> dict[str, list[float]]:
         out = {}
         for mode in self.modes:

@@ -79,6 +79,12 @@ class Trainer:
         self.agent = make_agent(cfg, self.obs_shape, self.action_dim, self.overlay.sample if self.overlay is not None else None)
         self.action_rng = np.random.default_rng(cfg.seed)
         self.evaluator = Evaluator(cfg, cfg.eval_modes, cfg.eval_envs)
+        try:
+            self.evaluator.open(cfg.eval_episodes)
+        except BaseException:
+            self.evaluator.close()
+            self.env.close()
+            raise
         self.logger = Logger(self.run_dir)
         self.averager = MetricAverager()
         self.step, self.episode = 0, 0

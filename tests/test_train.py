@@ -24,9 +24,10 @@ TINY = [
 ]
 
 
-def cli(*args, **kw):
+def cli(*args, env=None, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "smg_fast.cli", "train", *args], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kw)
+                          text=True, timeout=600, env=env, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,17 @@ def test_bad_flags_fail_clearly():
     assert out.returncode != 0 and "KEY=VALUE" in out.stderr
     out = cli("--task", "walker-walk", "--preset", "fast")
     assert out.returncode != 0 and "invalid choice" in out.stderr
+
+
+def test_missing_evaluation_data_fails_before_training(tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    run = tmp_path / "run"
+    out = cli(*TINY, "--eval-modes", "train,color_hard", "--run-dir", str(run),
+              env={"SMG_FAST_DATA": str(empty)})
+    assert out.returncode != 0
+    assert "color_hard.json" in out.stderr and "smg-fast data download" in out.stderr
+    assert not (run / "train.csv").exists() or len((run / "train.csv").read_text().splitlines()) <= 1
 
 
 def test_nonfinite_loss_stops_with_a_checkpoint_naming_the_loss(tmp_path, monkeypatch):

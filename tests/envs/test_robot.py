@@ -4,7 +4,6 @@ Runs offline against ``../shared/data/robot`` (see ``conftest.py``).
 """
 from __future__ import annotations
 
-import inspect
 
 import mujoco
 import numpy as np
@@ -290,9 +289,6 @@ def test_scripted_policy_solves_peg_in_box(peg):
 
 # -- VectorEnv --------------------------------------------------------------------------------------------
 
-@pytest.mark.skipif("robot" not in inspect.getsource(envs.make),
-                    reason="smg_fast.envs.make does not dispatch robot tasks yet: apply the patch in "
-                           "notes/robot-for-lead.md")
 def test_vector_env_runs_a_robot_task():
     single = make_robot("robot-peg-in-box", "test2", seed=3)
     first, _ = single.reset()
