@@ -170,3 +170,21 @@ def test_random_policy_baseline_is_seeded_bounded_and_tabled(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "| train | " in out.stdout and "action repeat 8" in out.stdout
     assert (tmp_path / "rand.md").is_file() and (tmp_path / "rand.csv").read_text().startswith("mode,seed")
+
+
+def test_robot_task_trains_and_evaluates_on_its_test_scenes_through_the_cli(tmp_path):
+    run = tmp_path / "robot"
+    out = cli("--task", "robot-reach", "--preset", "quick", "--steps", "24", "--batch-size", "4",
+              "--eval-episodes", "1", "--eval-modes", "train,test3", "--no-progress", "--no-pictures",
+              "--set", "init_steps=8", "--set", "burst_updates=2", "--set", "updates_per_step=1",
+              "--set", "eval_freq=100000", "--set", "eval_envs=1", "--set", "replay_capacity=64",
+              "--set", "mask_warmup=8", "--run-dir", str(run))
+    assert out.returncode == 0, out.stderr[-3000:]
+    state = load_checkpoint(run)
+    assert state["step"] == 24 and state["config"]["mask_ratio"] == 0.12 and state["action_dim"] == 2
+    modes = {line.split(",")[1] for line in (run / "eval.csv").read_text().splitlines()[1:]}
+    assert modes == {"train", "test3"}
+    ev = subprocess.run([sys.executable, "-m", "smg_fast.cli", "eval", "--run", str(run), "--modes", "train,test5",
+                         "--episodes", "1", "--envs", "1"], capture_output=True, text=True, timeout=600)
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    assert "test5" in ev.stdout and (run / "eval_table.md").exists() and (run / "eval_table.csv").exists()
