@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <array>
 #include <tuple>
+#include <utility>
 
 #include "checks.h"
 #include "validate.h"
@@ -30,6 +31,13 @@ struct LayoutKernels {
   void (*deinterleave)(const at::Tensor&, at::Tensor&);
   void (*unpad)(const at::Tensor&, at::Tensor&);
 };
+
+// Runs one layout kernel as a named range in torch.profiler traces.
+template <typename Kernel, typename... Args>
+void profiled(const char* name, Kernel kernel, Args&&... args) {
+  RECORD_FUNCTION(name, std::vector<c10::IValue>());
+  kernel(std::forward<Args>(args)...);
+}
 
 LayoutKernels kernels_for(const at::Tensor& t) {
 #ifdef SMG_FAST_WITH_CUDA
@@ -111,10 +119,7 @@ at::Tensor upsample_conv2d_impl(const at::Tensor& x, const at::Tensor& weight,
     at::Tensor xpv = xp.narrow(0, 0, n * grid);
     at::Tensor xv = x.narrow(0, s, n);
     at::Tensor xp4 = xpv.view({n, h + 2, w + 2, ci});
-    {  // a named range in torch.profiler traces
-      RECORD_FUNCTION("upsample_conv2d::pad", std::vector<c10::IValue>());
-      k.pad(xv, xp4);
-    }
+    profiled("upsample_conv2d::pad", k.pad, xv, xp4);
     // Outputs of the last grid rows would read past the block; no phase uses them.
     const int64_t rows = n * grid - shifts[3];
     at::Tensor yv = y.narrow(0, 0, rows);
@@ -123,10 +128,7 @@ at::Tensor upsample_conv2d_impl(const at::Tensor& x, const at::Tensor& weight,
       yv.addmm_(xpv.narrow(0, shifts[tap], rows), wt.select(0, tap / 2).select(0, tap % 2));
     }
     at::Tensor ov = out.narrow(0, s, n);
-    {  // a named range in torch.profiler traces
-      RECORD_FUNCTION("upsample_conv2d::interleave", std::vector<c10::IValue>());
-      k.interleave(y, bias, ov);
-    }
+    profiled("upsample_conv2d::interleave", k.interleave, y, bias, ov);
   }
   return out;
 }
@@ -159,15 +161,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> upsample_conv2d_backward_impl(
     const int64_t n = std::min(block, batch - s);
     at::Tensor xpv = xp.narrow(0, 0, n * grid);
     at::Tensor xp4 = xpv.view({n, h + 2, w + 2, ci});
-    {  // a named range in torch.profiler traces
-      RECORD_FUNCTION("upsample_conv2d::pad", std::vector<c10::IValue>());
-      k.pad(x.narrow(0, s, n), xp4);
-    }
+    profiled("upsample_conv2d::pad", k.pad, x.narrow(0, s, n), xp4);
     at::Tensor gyv = gy.narrow(0, 0, n * grid);
-    {  // a named range in torch.profiler traces
-      RECORD_FUNCTION("upsample_conv2d::deinterleave", std::vector<c10::IValue>());
-      k.deinterleave(grad.narrow(0, s, n), gyv);
-    }
+    profiled("upsample_conv2d::deinterleave", k.deinterleave, grad.narrow(0, s, n), gyv);
     // Only the first `rows` grid positions carry gradient (the rest belong to no phase).
     const int64_t rows = n * grid - shifts[3];
     at::Tensor gyr = gy.narrow(0, 0, rows);
@@ -182,10 +178,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> upsample_conv2d_backward_impl(
       if (tap > 0) gxpv.narrow(0, shifts[tap], rows).addmm_(gyr, wtap.t());
     }
     at::Tensor gxv = gx.narrow(0, s, n);
-    {  // a named range in torch.profiler traces
-      RECORD_FUNCTION("upsample_conv2d::unpad", std::vector<c10::IValue>());
-      k.unpad(gxpv, gxv);
-    }
+    profiled("upsample_conv2d::unpad", k.unpad, gxpv, gxv);
   }
   return {gx, phase_weights_grad_to_weight(gwt, co, ci), gbias};
 }

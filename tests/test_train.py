@@ -24,9 +24,9 @@ TINY = [
 ]
 
 
-def cli(*args, env=None, **kw):
+def cli(*args, env=None, command="train", **kw):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "smg_fast.cli", "train", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "smg_fast.cli", command, *args], capture_output=True,
                           text=True, timeout=600, env=env, **kw)
 
 
@@ -164,9 +164,8 @@ def test_random_policy_baseline_is_seeded_bounded_and_tabled(tmp_path):
     # DMC rewards lie in [0, 1] per control step: 64 control steps bound an episode's return.
     assert all(0.0 <= r <= 64.0 for r in first["train"])
 
-    out = subprocess.run([sys.executable, "-m", "smg_fast.cli", "random", "--task", "cartpole-balance",
-                          "--episodes", "2", "--envs", "1", "--action-repeat", "8", "--out", str(tmp_path / "rand")],
-                         capture_output=True, text=True, timeout=600)
+    out = cli("--task", "cartpole-balance", "--episodes", "2", "--envs", "1", "--action-repeat", "8",
+              "--out", str(tmp_path / "rand"), command="random")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "| train | " in out.stdout and "action repeat 8" in out.stdout
     assert (tmp_path / "rand.md").is_file() and (tmp_path / "rand.csv").read_text().startswith("mode,seed")
@@ -184,7 +183,6 @@ def test_robot_task_trains_and_evaluates_on_its_test_scenes_through_the_cli(tmp_
     assert state["step"] == 24 and state["config"]["mask_ratio"] == 0.12 and state["action_dim"] == 2
     modes = {line.split(",")[1] for line in (run / "eval.csv").read_text().splitlines()[1:]}
     assert modes == {"train", "test3"}
-    ev = subprocess.run([sys.executable, "-m", "smg_fast.cli", "eval", "--run", str(run), "--modes", "train,test5",
-                         "--episodes", "1", "--envs", "1"], capture_output=True, text=True, timeout=600)
+    ev = cli("--run", str(run), "--modes", "train,test5", "--episodes", "1", "--envs", "1", command="eval")
     assert ev.returncode == 0, ev.stderr[-3000:]
     assert "test5" in ev.stdout and (run / "eval_table.md").exists() and (run / "eval_table.csv").exists()

@@ -4,7 +4,6 @@ Runs offline against ``../shared/data/robot`` (see ``conftest.py``).
 """
 from __future__ import annotations
 
-
 import mujoco
 import numpy as np
 import pytest
