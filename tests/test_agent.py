@@ -49,6 +49,30 @@ def test_parameter_counts_match_the_reference(setup):
     assert sum(t.numel() for t in unique(agent.actor, agent.critic, p)) == 24_450_459  # SMG: 24.45 M
 
 
+@pytest.mark.parametrize("layers", [4, 11])
+def test_trunk_depth_sets_the_projection_width(setup, layers):
+    """num_shared_layers is an option (DrQ's own encoder has 4 layers); the projections follow it."""
+    _, _, buf = setup
+    from smg_fast.agent.networks import SharedCNN, trunk_features
+
+    assert trunk_features(11, 32, 84) == 32 * 21 * 21 and trunk_features(4, 32, 84) == 32 * 35 * 35
+    h = SharedCNN(9, layers, 32)(torch.zeros(2, 9, 84, 84))
+    assert h.shape == (2, trunk_features(layers, 32, 84))
+    cfg = make_config("walker-walk", "drq", "paper", batch_size=B, num_shared_layers=layers)
+    agent = make_agent(cfg, (9, 84, 84), A)
+    assert agent.critic.encoder.projection.projection[0].in_features == h.shape[1]
+    metrics = agent.update(buf, 2)
+    assert torch.isfinite(metrics["critic/loss"]) and "actor/loss" in metrics
+
+
+def test_a_trunk_deeper_than_the_image_is_rejected():
+    from smg_fast.agent.networks import trunk_features
+
+    assert trunk_features(21, 32, 84) == 32  # 41 − 2·20 = 1 pixel left
+    with pytest.raises(ValueError, match="22-layer trunk"):
+        trunk_features(22, 32, 84)
+
+
 def test_reinit_quirk_target_and_back_encoder_keep_the_pre_reinit_weights():
     torch.manual_seed(1)
     cfg = make_config("walker-walk", "smg", "paper", batch_size=B)

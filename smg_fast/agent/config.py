@@ -47,7 +47,7 @@ class Config:
     discount: float = 0.99
     hidden_dim: int = 1024
     projection_dim: int = 256
-    num_shared_layers: int = 11
+    num_shared_layers: int = 11  # upstream's trunk; DrQ's own encoder has 4 (projection follows)
     num_filters: int = 32
     actor_lr: float = 1e-3
     critic_lr: float = 1e-3

@@ -18,6 +18,15 @@ import smg_fast.ops as ops
 FEATURES = 32 * 21 * 21  # conv trunk output for 84×84 inputs
 
 
+def trunk_features(num_layers: int = 11, num_filters: int = 32, image_size: int = 84) -> int:
+    """Flattened size of :class:`SharedCNN`'s output: one stride-2 conv, then (num_layers − 1)
+    unpadded stride-1 convs that each take 2 pixels off a side (11 layers at 84×84: 32·21·21)."""
+    side = (image_size - 3) // 2 + 1 - 2 * (num_layers - 1)
+    if num_layers < 1 or side < 1:
+        raise ValueError(f"a {num_layers}-layer trunk leaves no pixels of a {image_size}×{image_size} input")
+    return num_filters * side * side
+
+
 def weight_init(m: nn.Module) -> None:
     """Upstream's init: orthogonal Linear weights, delta-orthogonal convs (centre tap orthogonal with
     ReLU gain, other taps zero), zero biases. Applied to the trunk, projections, actor, Q functions

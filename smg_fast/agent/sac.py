@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from smg_fast.agent import losses as L
 from smg_fast.agent.config import Config
-from smg_fast.agent.networks import FEATURES, Actor, Critic, Encoder, Projection, SharedCNN
+from smg_fast.agent.networks import Actor, Critic, Encoder, Projection, SharedCNN, trunk_features
 
 
 # Adam's fused kernel (one pass per parameter group, CPU and CUDA): same update rule as the loop.
@@ -26,9 +26,10 @@ class SACAgent:
         self.cfg, self.action_dim = cfg, action_dim
         self.device = torch.device(cfg.device)
         trunk = SharedCNN(obs_shape[0], cfg.num_shared_layers, cfg.num_filters)
-        self.actor = Actor(Encoder(trunk, Projection(FEATURES, cfg.projection_dim)), action_dim,
+        features = trunk_features(cfg.num_shared_layers, cfg.num_filters, cfg.image_size)
+        self.actor = Actor(Encoder(trunk, Projection(features, cfg.projection_dim)), action_dim,
                            cfg.hidden_dim, cfg.actor_log_std_min, cfg.actor_log_std_max).to(self.device)
-        self.critic = Critic(Encoder(trunk, Projection(FEATURES, cfg.projection_dim)), action_dim,
+        self.critic = Critic(Encoder(trunk, Projection(features, cfg.projection_dim)), action_dim,
                              cfg.hidden_dim).to(self.device)
         self.critic_target = copy.deepcopy(self.critic)
         self.critic_target.requires_grad_(False)
