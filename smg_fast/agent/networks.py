@@ -15,9 +15,6 @@ import torch.nn.functional as F
 
 import smg_fast.ops as ops
 
-FEATURES = 32 * 21 * 21  # conv trunk output for 84×84 inputs
-
-
 def trunk_features(num_layers: int = 11, num_filters: int = 32, image_size: int = 84) -> int:
     """Flattened size of :class:`SharedCNN`'s output: one stride-2 conv, then (num_layers − 1)
     unpadded stride-1 convs that each take 2 pixels off a side (11 layers at 84×84: 32·21·21)."""
@@ -25,6 +22,9 @@ def trunk_features(num_layers: int = 11, num_filters: int = 32, image_size: int 
     if num_layers < 1 or side < 1:
         raise ValueError(f"a {num_layers}-layer trunk leaves no pixels of a {image_size}×{image_size} input")
     return num_filters * side * side
+
+
+FEATURES = trunk_features()  # 32·21·21 = 14112, the paper's trunk at 84×84
 
 
 def weight_init(m: nn.Module) -> None:
@@ -52,6 +52,7 @@ class SharedCNN(nn.Module):
 
     def __init__(self, in_channels: int = 9, num_layers: int = 11, num_filters: int = 32):
         super().__init__()
+        self.num_layers, self.num_filters = num_layers, num_filters
         layers: list[nn.Module] = [nn.Conv2d(in_channels, num_filters, 3, stride=2)]
         for _ in range(1, num_layers):
             # In place: a conv's backward needs its input, not its output, so the ReLU may overwrite
@@ -59,6 +60,11 @@ class SharedCNN(nn.Module):
             layers += [nn.ReLU(inplace=True), nn.Conv2d(num_filters, num_filters, 3, stride=1)]
         self.layers = nn.Sequential(*layers)
         self.apply(weight_init)
+
+    def out_features(self, image_size: int) -> int:
+        """Flattened output size for ``image_size`` inputs (after the crop of 100×100 ones)."""
+        seen = 84 if image_size == 100 else image_size
+        return trunk_features(self.num_layers, self.num_filters, seen)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if obs.shape[-1] == 100:

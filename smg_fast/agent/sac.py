@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from smg_fast.agent import losses as L
 from smg_fast.agent.config import Config
-from smg_fast.agent.networks import Actor, Critic, Encoder, Projection, SharedCNN, trunk_features
+from smg_fast.agent.networks import Actor, Critic, Encoder, Projection, SharedCNN
 
 
 # Adam's fused kernel (one pass per parameter group, CPU and CUDA): same update rule as the loop.
@@ -26,7 +26,7 @@ class SACAgent:
         self.cfg, self.action_dim = cfg, action_dim
         self.device = torch.device(cfg.device)
         trunk = SharedCNN(obs_shape[0], cfg.num_shared_layers, cfg.num_filters)
-        features = trunk_features(cfg.num_shared_layers, cfg.num_filters, cfg.image_size)
+        features = trunk.out_features(obs_shape[-1])
         self.actor = Actor(Encoder(trunk, Projection(features, cfg.projection_dim)), action_dim,
                            cfg.hidden_dim, cfg.actor_log_std_min, cfg.actor_log_std_max).to(self.device)
         self.critic = Critic(Encoder(trunk, Projection(features, cfg.projection_dim)), action_dim,
