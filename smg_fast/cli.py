@@ -56,7 +56,7 @@ def _settings(pairs: list[str]) -> dict:
 def _train(args: argparse.Namespace) -> int:
     from smg_fast.agent import make_config
     from smg_fast.checkpoint import read_config
-    from smg_fast.train import train
+    from smg_fast.train import TrainingStopped, train
 
     overrides = {
         "seed": args.seed, "train_steps": args.steps, "device": args.device,
@@ -86,15 +86,19 @@ def _train(args: argparse.Namespace) -> int:
         if args.device:
             saved.device = args.device
         saved.run_dir = str(run_dir)
-        run_dir = train(saved, resume=True, progress=not args.no_progress)
-        return _report(run_dir, saved, pictures=not args.no_pictures)
-    task = args.task or "walker-walk"
-    cfg = make_config(task, args.algo or "smg", args.preset, **overrides)
-    cfg.run_dir = args.run_dir or str(Path("runs") / f"{task}_{cfg.algo}_{args.preset}_seed{cfg.seed}")
-    if (Path(cfg.run_dir) / "checkpoint.pt").exists():
-        raise SystemExit(f"{cfg.run_dir} already holds a run: continue it with --resume {cfg.run_dir} "
-                         "or choose another --run-dir")
-    run_dir = train(cfg, progress=not args.no_progress)
+        cfg = saved
+    else:
+        task = args.task or "walker-walk"
+        cfg = make_config(task, args.algo or "smg", args.preset, **overrides)
+        cfg.run_dir = args.run_dir or str(Path("runs") / f"{task}_{cfg.algo}_{args.preset}_seed{cfg.seed}")
+        if (Path(cfg.run_dir) / "checkpoint.pt").exists():
+            raise SystemExit(f"{cfg.run_dir} already holds a run: continue it with --resume {cfg.run_dir} "
+                             "or choose another --run-dir")
+    try:
+        run_dir = train(cfg, resume=bool(args.resume), progress=not args.no_progress)
+    except TrainingStopped as e:
+        print(e, file=sys.stderr)
+        return 128 + e.signum
     print(f"run directory: {run_dir}")
     return _report(run_dir, cfg, pictures=not args.no_pictures)
 

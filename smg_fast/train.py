@@ -6,11 +6,18 @@ number, then one per step), step the env and store the transition. Episodes end 
 or ``truncated``; at an episode end the loop logs, evaluates every ``eval_freq`` steps, and saves a
 checkpoint every ``checkpoint_every`` steps, so a resumed run starts its next episode exactly where
 the interrupted one would have. ``step`` counts agent steps (action-repeated env steps), as upstream.
+
+Ctrl-C or SIGTERM stops the loop at the end of the current step, saves a checkpoint there and
+raises :class:`TrainingStopped` (``smg-fast train --resume RUN_DIR`` continues); a second signal
+interrupts at once, leaving the last periodic checkpoint.
 """
 from __future__ import annotations
 
 import math
 import random
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +35,34 @@ from smg_fast.runtime import tune_allocator
 
 class NonFiniteLossError(RuntimeError):
     pass
+
+
+class TrainingStopped(Exception):
+    """A signal stopped training; the state at ``step`` is saved in ``run_dir``."""
+
+    def __init__(self, signum: int, run_dir: Path, step: int):
+        self.signum, self.run_dir, self.step = signum, run_dir, step
+        super().__init__(f"{signal.Signals(signum).name} at step {step}: checkpoint saved; "
+                         f"continue with: smg-fast train --resume {run_dir}")
+
+
+def catch_stop_signals(stop: list[int]):
+    """Until the returned function is called, SIGINT and SIGTERM append their number to ``stop``
+    instead of ending the process, so the loop can stop between steps with a consistent state; a
+    second signal raises KeyboardInterrupt at once. Off the main thread signals cannot be caught and
+    nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        if stop:
+            raise KeyboardInterrupt
+        stop.append(signum)
+        sys.stderr.write(f"\n{signal.Signals(signum).name}: stopping after this step and saving a checkpoint "
+                         "(send it again to quit at once)\n")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(s, h) for s, h in previous.items()]
 
 
 def seed_everything(seed: int) -> None:
@@ -148,8 +183,10 @@ class Trainer:
         self.replay.add_first(obs[-3:])
         episode_return, episode_start, t0 = 0.0, self.step, time.time()
         last_eval = self.step - self.step % cfg.eval_freq
+        stop: list[int] = []
+        restore_signals = catch_stop_signals(stop)
         try:
-            while self.step < cfg.train_steps:
+            while self.step < cfg.train_steps and not stop:
                 if self.step < cfg.init_steps:
                     action = self.action_rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
                 else:
@@ -189,10 +226,15 @@ class Trainer:
                     obs, _ = self.env.reset()
                     self.replay.add_first(obs[-3:])
                     episode_return, episode_start, t0 = 0.0, self.step, time.time()
+            if stop:
+                if self.last_checkpoint < self.step:
+                    self.save()
+                raise TrainingStopped(stop[0], self.run_dir, self.step)
             if self.last_checkpoint < self.step:  # the budget ended mid-episode
                 self.evaluate()
                 self.save()
         finally:
+            restore_signals()
             bar.close()
         return {}
 

@@ -84,6 +84,28 @@ def test_resume_after_kill_continues_as_if_never_stopped(full_run, tmp_path):
     assert [r.split(",")[:3] for r in rows_a] == [r.split(",")[:3] for r in rows_b]
 
 
+def test_sigterm_stops_after_the_step_with_a_checkpoint_and_resume_finishes(tmp_path):
+    """SIGTERM (as Ctrl-C) mid-run: the loop finishes its step, checkpoints there (mid-episode is
+    fine), exits with 128 + 15 and says how to resume; the resumed run completes the budget."""
+    run = tmp_path / "stopped"
+    args = [*TINY, "--steps", "48", "--run-dir", str(run), "--no-pictures"]
+    proc = subprocess.Popen([sys.executable, "-m", "smg_fast.cli", "train", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while _checkpoint_step(run) < 8 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "SIGTERM at step" in err and f"--resume {run}" in err and "Traceback" not in err
+    state = load_checkpoint(run)
+    assert 8 <= state["step"] < 48 and state["replay"]["transitions_added"] == state["step"]
+    out = cli("--resume", str(run), "--no-pictures")
+    assert out.returncode == 0, out.stderr[-3000:]
+    state = load_checkpoint(run)
+    assert state["step"] == 48 and state["replay"]["transitions_added"] == 48
+
+
 def test_resume_errors(tmp_path, full_run):
     run_full, _ = full_run
     empty = tmp_path / "empty"

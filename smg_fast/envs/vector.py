@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing as mp
 import multiprocessing.connection
+import signal
 import time
 import traceback
 import weakref
@@ -48,6 +49,8 @@ class _RemoteTraceback(Exception):
 
 def _worker(index, conn, obs_raw, final_raw, obs_shape, task, mode, seed, make_kwargs):
     env = None
+    # Ctrl-C reaches the whole process group: the parent decides (finish a step, checkpoint, close us).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import torch
 
