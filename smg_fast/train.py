@@ -62,7 +62,12 @@ def catch_stop_signals(stop: list[int]):
                          "(send it again to quit at once)\n")
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    return lambda: [signal.signal(s, h) for s, h in previous.items()]
+
+    def restore() -> None:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+    return restore
 
 
 def seed_everything(seed: int) -> None:
@@ -226,13 +231,12 @@ class Trainer:
                     obs, _ = self.env.reset()
                     self.replay.add_first(obs[-3:])
                     episode_return, episode_start, t0 = 0.0, self.step, time.time()
-            if stop:
-                if self.last_checkpoint < self.step:
-                    self.save()
-                raise TrainingStopped(stop[0], self.run_dir, self.step)
-            if self.last_checkpoint < self.step:  # the budget ended mid-episode
-                self.evaluate()
+            if self.last_checkpoint < self.step:  # stopped or out of budget mid-episode
+                if not stop:
+                    self.evaluate()
                 self.save()
+            if stop:
+                raise TrainingStopped(stop[0], self.run_dir, self.step)
         finally:
             restore_signals()
             bar.close()

@@ -84,8 +84,8 @@ def _worker(index, conn, obs_raw, final_raw, obs_shape, task, mode, seed, make_k
                 break
             else:
                 raise ValueError(f"unknown command {cmd!r}")
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        pass  # the parent is gone or interrupted: just exit
+    except (EOFError, BrokenPipeError):
+        pass  # the parent is gone: just exit
     except BaseException as e:  # report it, then exit
         tb = traceback.format_exc()
         try:
