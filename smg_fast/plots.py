@@ -4,7 +4,9 @@
 
 Left: evaluation return vs step, one line per (algorithm, mode), mean ± std across the runs that share
 it (seeds). Right (when any run has ``train.csv`` with returns): training episode return vs step, the
-same way. Runs are grouped by ``config.json``'s ``algo`` (and ``task`` when the runs mix tasks); runs
+same way. Runs are grouped by ``config.json``'s ``algo`` (and ``task`` when the runs mix tasks) and by
+their settings: runs of one algorithm that differ in a setting other than the seed, device, run length,
+evaluation or checkpoint schedule are separate groups, labelled with the settings that differ. Runs
 without a config form one group.
 
 CSV reading is tolerant: the return column is ``mean_return`` if present, else ``episode_return``, else
@@ -84,13 +86,24 @@ def _config(run: Path) -> dict:
         raise ValueError(f"{path} is not valid JSON: {e}") from e
 
 
+# Config keys that do not change what a run learns: runs differing only in these are seeds of one group.
+NOT_SETTINGS = frozenset({"seed", "run_dir", "device", "checkpoint_every", "train_steps", "eval_freq",
+                          "eval_episodes", "eval_modes", "eval_envs"})
+
+
 def _group_labels(runs: list[Path]) -> list[str]:
-    """Label per run: its algorithm, with the task in front when the runs mix tasks."""
+    """Label per run: its algorithm, with the task in front when the runs mix tasks, and after it the
+    settings in which it differs from other runs of that algorithm (so that different configurations
+    are drawn apart instead of being averaged as if they were seeds)."""
     cfgs = [_config(r) for r in runs]
     mixed_tasks = len({c.get("task") for c in cfgs}) > 1
     labels = []
     for c in cfgs:
         parts = ([str(c.get("task", "?"))] if mixed_tasks else []) + ([str(c["algo"])] if "algo" in c else [])
+        peers = [o for o in cfgs if o.get("task") == c.get("task") and o.get("algo") == c.get("algo")]
+        differing = sorted({k for o in peers for k in set(o) | set(c)
+                            if k not in NOT_SETTINGS and o.get(k) != c.get(k)})
+        parts += [f"{k}={c.get(k)}" for k in differing]
         labels.append(" ".join(parts))
     return labels
 

@@ -178,10 +178,10 @@ def _write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def _run(root: Path, name: str, seed: int, algo: str = "smg", eval_col: str = "mean_return") -> Path:
+def _run(root: Path, name: str, seed: int, algo: str = "smg", eval_col: str = "mean_return", **settings) -> Path:
     run = root / name
     run.mkdir()
-    (run / "config.json").write_text(json.dumps({"task": TASK, "algo": algo, "seed": seed}))
+    (run / "config.json").write_text(json.dumps({"task": TASK, "algo": algo, "seed": seed, **settings}))
     _write_csv(run / "eval.csv", ["step", "mode", eval_col, "std_return", "returns"],
                [{"step": s, "mode": m, eval_col: s / 10 + seed, "std_return": 1.0, "returns": "1 2"}
                 for s in (0, 1000, 2000) for m in ("train", "video_easy")])
@@ -205,6 +205,17 @@ def test_plot_learning_curves_writes_png(tmp_path):
     steps, means, stds, counts = plots.aggregate(evals[("smg", "video_easy")])
     assert steps == [0, 1000, 2000] and means == [1, 101, 201] and stds == [1, 1, 1] and counts == [2, 2, 2]
     assert sorted(trains[("smg", "")][0]) == list(range(0, 2001, 250))
+
+
+def test_runs_with_different_settings_are_separate_groups(tmp_path):
+    runs = [_run(tmp_path, "a0", 0, critic_tau=0.01, run_dir="a0", train_steps=10),
+            _run(tmp_path, "a1", 1, critic_tau=0.01, run_dir="a1", train_steps=20),
+            _run(tmp_path, "b0", 0, critic_tau=0.05, run_dir="b0"),
+            _run(tmp_path, "drq", 0, algo="drq", critic_tau=0.5)]
+    assert plots._group_labels(runs) == ["smg critic_tau=0.01", "smg critic_tau=0.01", "smg critic_tau=0.05", "drq"]
+    evals, _, _ = plots.load_runs(runs)
+    assert len(evals[("smg critic_tau=0.01", "train")]) == 2  # seeds averaged, other settings apart
+    assert len(evals[("smg critic_tau=0.05", "train")]) == 1 and len(evals[("drq", "train")]) == 1
 
 
 def test_plot_learning_curves_eval_only_and_preference(tmp_path):
