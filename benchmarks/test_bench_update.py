@@ -5,7 +5,8 @@
 One round of an update benchmark = one even step (critic, actor, targets, auxiliary update) plus
 one odd step (critic only), so the per-update cost is half the round. ``fused`` uses the compiled
 ops and phase-decomposed decoders, ``reference`` the pure-PyTorch references of the same ops with
-eager decoders (the same shared passes otherwise). The allocator is tuned as training does.
+eager decoders (the same shared passes otherwise), ``fused-bf16`` the fused path with
+``precision='bf16'`` (forward passes under bfloat16 autocast). The allocator is tuned as training does.
 """
 import numpy as np
 import pytest
@@ -28,10 +29,10 @@ def _replay(seed=0):
     return buf
 
 
-def _agent(algo, fused=True):
+def _agent(algo, fused=True, precision="fp32"):
     tune_allocator()
     torch.manual_seed(0)
-    cfg = make_config("walker-walk", algo, "paper", fused_ops=fused)
+    cfg = make_config("walker-walk", algo, "paper", fused_ops=fused, precision=precision)
     rng = np.random.default_rng(0)
     return make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (cfg.batch_size, 3, 84, 84), dtype=np.uint8))
 
@@ -42,10 +43,10 @@ def _even_and_odd(agent, buf, counter=[2000]):  # noqa: B006 - a step counter sh
     agent.update(buf, counter[0] + 1)
 
 
-@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.parametrize("impl", ["fused", "reference", "fused-bf16"])
 @pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
 def test_update_smg(benchmark, impl):
-    agent, buf = _agent("smg", fused=impl == "fused"), _replay()
+    agent, buf = _agent("smg", fused=impl != "reference", precision="bf16" if impl.endswith("bf16") else "fp32"), _replay()
     # Warm-up to the steady state of a training run: first-call dispatch, and the allocator's heap
     # growing to the update's peak (the first two even steps page-fault ~2 GB of fresh memory).
     for _ in range(1 if benchmark.disabled else 3):

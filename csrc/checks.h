@@ -31,6 +31,13 @@ inline void check_float(const at::Tensor& t, const char* name) {
   TORCH_CHECK_TYPE(is_float(t), name, " must be float32 or float64, got ", t.scalar_type());
 }
 
+// upsample_conv2d also takes the 16-bit types autocast produces (its GEMMs run in that type).
+inline void check_float_or_half(const at::Tensor& t, const char* name) {
+  const auto st = t.scalar_type();
+  TORCH_CHECK_TYPE(is_float(t) || st == at::kBFloat16 || st == at::kHalf, name,
+                   " must be float32, float64, bfloat16 or float16, got ", st);
+}
+
 inline void check_float_or_uint8(const at::Tensor& t, const char* name) {
   TORCH_CHECK_TYPE(is_float(t) || t.scalar_type() == at::kByte, name,
                    " must be uint8 (0-255 pixels) or float32/float64, got ", t.scalar_type());

@@ -11,6 +11,7 @@
 #include <ATen/ops/sum.h>
 #include <ATen/ops/zeros.h>
 #include <ATen/record_function.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -20,6 +21,11 @@
 
 #include "checks.h"
 #include "validate.h"
+
+// Declared in ATen/autocast_mode.h, which pulls in all of ATen (~25 s more per build of this unit).
+namespace at::autocast {
+TORCH_API at::ScalarType get_autocast_dtype(at::DeviceType device_type);
+}  // namespace at::autocast
 
 namespace smg_fast {
 namespace upconv {
@@ -64,14 +70,19 @@ at::Tensor unfold_axis(const at::Tensor& g, int64_t dim) {
   return at::stack({g0.add(g2), g1.add(g2), g1.add(g3)}, dim);
 }
 
-// weight [Co, Ci, 3, 3] -> Wt [2 (a), 2 (c), Ci, 4·Co] with column o·4 + py·2 + px.
+bool is_half(const at::Tensor& t) { return t.element_size() == 2; }
+
+// weight [Co, Ci, 3, 3] -> Wt [2 (a), 2 (c), Ci, 4·Co] with column o·4 + py·2 + px. The tap sums
+// of 16-bit weights are formed in float and rounded once.
 at::Tensor phase_weights(const at::Tensor& weight) {
   const int64_t co = weight.size(0), ci = weight.size(1);
-  at::Tensor k = fold_axis(fold_axis(weight, 2), 3);  // [Co, Ci, (py,a), (px,c)]
-  return k.view({co, ci, 2, 2, 2, 2})                 // o, i, py, a, px, c
-      .permute({3, 5, 1, 0, 2, 4})                    // a, c, i, o, py, px
+  const at::Tensor w = is_half(weight) ? weight.to(at::kFloat) : weight;
+  at::Tensor k = fold_axis(fold_axis(w, 2), 3);  // [Co, Ci, (py,a), (px,c)]
+  return k.view({co, ci, 2, 2, 2, 2})            // o, i, py, a, px, c
+      .permute({3, 5, 1, 0, 2, 4})               // a, c, i, o, py, px
       .contiguous()
-      .view({2, 2, ci, 4 * co});
+      .view({2, 2, ci, 4 * co})
+      .to(weight.scalar_type());
 }
 
 at::Tensor phase_weights_grad_to_weight(const at::Tensor& gwt, int64_t co, int64_t ci) {
@@ -108,6 +119,7 @@ at::Tensor upsample_conv2d_impl(const at::Tensor& x, const at::Tensor& weight,
     if (bias.defined()) out.add_(bias.view({1, co, 1, 1}));
     return out;
   }
+  const bool half = is_half(x);
   const at::Tensor wt = phase_weights(weight);
   const int64_t grid = (h + 2) * (w + 2);
   const auto shifts = tap_shifts(w);
@@ -128,8 +140,10 @@ at::Tensor upsample_conv2d_impl(const at::Tensor& x, const at::Tensor& weight,
       yv.addmm_(xpv.narrow(0, shifts[tap], rows), wt.select(0, tap / 2).select(0, tap % 2));
     }
     at::Tensor ov = out.narrow(0, s, n);
-    profiled("upsample_conv2d::interleave", k.interleave, y, bias, ov);
+    profiled("upsample_conv2d::interleave", k.interleave, y, half ? at::Tensor() : bias, ov);
   }
+  // 16-bit words are only moved by the layout kernels; ATen adds the bias in float, rounding once.
+  if (half && bias.defined()) out.add_(bias.view({1, co, 1, 1}));
   return out;
 }
 
@@ -145,10 +159,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> upsample_conv2d_backward_impl(
                     2 * w, "], got ", grad.sizes());
   at::Tensor gx = at::empty_like(x);
   at::Tensor gbias = grad.sum({0, 2, 3});
-  at::Tensor gwt = at::zeros({2, 2, ci, 4 * co}, x.options());
+  // The weight gradient sums over every block: for 16-bit inputs it is accumulated in float and
+  // rounded once at the end (each block's GEMM still accumulates in float internally).
+  const bool half = is_half(x);
+  at::Tensor gwt = at::zeros({2, 2, ci, 4 * co}, x.options().dtype(half ? at::kFloat : x.scalar_type()));
+  auto weight_grad = [&] { return phase_weights_grad_to_weight(gwt, co, ci).to(weight.scalar_type()); };
   if (grad.numel() == 0 || ci == 0) {
     gx.zero_();
-    return {gx, phase_weights_grad_to_weight(gwt, co, ci), gbias};
+    return {gx, weight_grad(), gbias};
   }
   const at::Tensor wt = phase_weights(weight);
   const int64_t grid = (h + 2) * (w + 2);
@@ -174,13 +192,37 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> upsample_conv2d_backward_impl(
     for (int tap = 0; tap < 4; ++tap) {
       const at::Tensor wtap = wt.select(0, tap / 2).select(0, tap % 2);
       at::Tensor gw = gwt.select(0, tap / 2).select(0, tap % 2);
-      gw.addmm_(xpv.narrow(0, shifts[tap], rows).t(), gyr);
+      if (half) {
+        gw.add_(at::mm(xpv.narrow(0, shifts[tap], rows).t(), gyr));
+      } else {
+        gw.addmm_(xpv.narrow(0, shifts[tap], rows).t(), gyr);
+      }
       if (tap > 0) gxpv.narrow(0, shifts[tap], rows).addmm_(gyr, wtap.t());
     }
     at::Tensor gxv = gx.narrow(0, s, n);
     profiled("upsample_conv2d::unpad", k.unpad, gxpv, gxv);
   }
-  return {gx, phase_weights_grad_to_weight(gwt, co, ci), gbias};
+  return {gx, weight_grad(), gbias};
+}
+
+// Under autocast the op behaves like conv2d: float32 inputs are cast to the autocast dtype
+// (bfloat16 on CPU by default), float64 ones are left alone, and the op runs in that dtype.
+template <c10::DeviceType device, c10::DispatchKey autocast_key>
+at::Tensor upsample_conv2d_autocast(const at::Tensor& x, const at::Tensor& weight,
+                                    const c10::optional<at::Tensor>& bias) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(autocast_key);
+  const at::ScalarType dtype = at::autocast::get_autocast_dtype(device);
+  auto cast = [dtype](const at::Tensor& t) {
+    const bool eligible = t.defined() && t.is_floating_point() && t.scalar_type() != at::kDouble;
+    return eligible ? t.to(dtype) : t;
+  };
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("smg_fast::upsample_conv2d", "")
+                             .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
+                                               const c10::optional<at::Tensor>&)>();
+  const c10::optional<at::Tensor> b =
+      bias.has_value() ? c10::optional<at::Tensor>(cast(*bias)) : c10::nullopt;
+  return op.call(cast(x), cast(weight), b);
 }
 
 }  // namespace
@@ -196,6 +238,17 @@ TORCH_LIBRARY_IMPL(smg_fast, CUDA, m) {
   m.impl("upsample_conv2d_backward", &upsample_conv2d_backward_impl);
 }
 #endif
+
+// The backward needs no autocast kernel: it runs in the dtypes the forward saw.
+TORCH_LIBRARY_IMPL(smg_fast, AutocastCPU, m) {
+  m.impl("upsample_conv2d",
+         &upsample_conv2d_autocast<c10::DeviceType::CPU, c10::DispatchKey::AutocastCPU>);
+}
+
+TORCH_LIBRARY_IMPL(smg_fast, AutocastCUDA, m) {
+  m.impl("upsample_conv2d",
+         &upsample_conv2d_autocast<c10::DeviceType::CUDA, c10::DispatchKey::AutocastCUDA>);
+}
 
 }  // namespace upconv
 }  // namespace smg_fast

@@ -8,14 +8,35 @@
 // CUDA implementation each, with their index maps shared in kernels/math.h.
 #pragma once
 
+#include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
+
+#include <cstdint>
 
 namespace smg_fast {
 namespace upconv {
 
+// The layout kernels only copy and zero-fill (bias aside), so bfloat16 / float16 tensors go through
+// them as raw 16-bit words: plain integer moves vectorise on the CPU, and the .cu files need no
+// half types. Their bias is added by the driver instead (see interleave_phases_*).
+template <typename F>
+void with_layout_type(const at::Tensor& t, F&& f) {
+  if (t.element_size() == 2) {
+    f(uint16_t{});
+    return;
+  }
+  AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "upsample_conv2d", [&] { f(scalar_t{}); });
+}
+
+template <typename T>
+T* data_as(const at::Tensor& t) {
+  return static_cast<T*>(t.data_ptr());
+}
+
 // x [n, C, H, W] -> xp [n, H+2, W+2, C] with a zero border.
 void pad_to_nhwc_cpu(const at::Tensor& x, at::Tensor& xp);
-// y [>= n·(H+2)·(W+2) − (W+3), 4·C_out] -> out [n, C_out, 2H, 2W] (+ bias when defined).
+// y [>= n·(H+2)·(W+2) − (W+3), 4·C_out] -> out [n, C_out, 2H, 2W] (+ bias when defined; never
+// defined for 16-bit types).
 void interleave_phases_cpu(const at::Tensor& y, const at::Tensor& bias, at::Tensor& out);
 // grad [n, C_out, 2H, 2W] -> gy [n·(H+2)·(W+2), 4·C_out], zero where a phase has no output.
 void deinterleave_phases_cpu(const at::Tensor& grad, at::Tensor& gy);

@@ -166,7 +166,7 @@ void validate_upsample_conv2d(const at::Tensor& x, const at::Tensor& weight,
                               const c10::optional<at::Tensor>& bias) {
   check_defined(x, "x");
   check_rank(x, "x", 4, "[B, C_in, H, W]");
-  check_float(x, "x");
+  check_float_or_half(x, "x");
   check_contiguous(x, "x");
   check_defined(weight, "weight");
   check_rank(weight, "weight", 4, "[C_out, C_in, 3, 3]");

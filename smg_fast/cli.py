@@ -59,7 +59,7 @@ def _train(args: argparse.Namespace) -> int:
     from smg_fast.train import TrainingStopped, train
 
     overrides = {
-        "seed": args.seed, "train_steps": args.steps, "device": args.device,
+        "seed": args.seed, "train_steps": args.steps, "device": args.device, "precision": args.precision,
         "checkpoint_every": args.checkpoint_every, "eval_freq": args.eval_freq,
         "eval_episodes": args.eval_episodes, "batch_size": args.batch_size,
         "overlay_source": args.overlay_source, "replay_capacity": args.replay_capacity,
@@ -210,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="paper", choices=["paper", "quick"],
                    help="paper: Table 5; quick: a reduced CPU configuration that runs in minutes")
     t.add_argument("--device", default=None, help="cpu or cuda (default cpu)")
+    t.add_argument("--precision", default=None, choices=["fp32", "bf16"],
+                   help="fp32 (default, the paper's) or bf16: forward passes under bfloat16 autocast")
     t.add_argument("--run-dir", default=None, help="default runs/<task>_<algo>_<preset>_seed<seed>")
     t.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
     t.add_argument("--checkpoint-every", type=int, default=None, help="agent steps between checkpoints")

@@ -267,3 +267,50 @@ def test_presets_and_task_settings():
         make_config("walker-walk", "ppo")
     with pytest.raises(ValueError, match="eval modes"):
         make_config("walker-walk", eval_modes=("test1",))
+
+
+def test_bf16_autocast_gives_the_fp32_losses_up_to_rounding(setup):
+    """precision='bf16' runs the same forward passes with convs and GEMMs in bfloat16: every loss
+    term and the Q estimates stay within bf16 rounding of the float32 values, and come out float32."""
+    _, agent, buf = setup
+    b, noise, attrib, tau = batch(agent, buf)
+    args = (b["obs"], b["action"], b["next_obs"], attrib, noise, tau)
+    with torch.no_grad():
+        fp32 = agent.aux_losses(*args, step=10_000)
+        q32 = agent.critic(b["obs"], b["action"])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = agent.aux_losses(*args, step=10_000)
+            q16 = agent.critic(b["obs"], b["action"])
+    assert set(bf16) == set(fp32)
+    for k in fp32:
+        assert bf16[k].dtype == torch.float32
+        # Relative to the value, with a floor of 1/50 grey level for the image terms (0-255 scale): the
+        # fore-consistency term is a difference of two near-equal images, i.e. of rounding noise.
+        floor = 1e-4 if k in ("mask", "action") else 0.02
+        assert abs(bf16[k].item() - fp32[k].item()) <= 0.03 * abs(fp32[k].item()) + floor, (k, bf16[k], fp32[k])
+    for a, c in zip(q16, q32):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, c, rtol=0.05, atol=0.02)
+
+
+def test_bf16_training_updates_float32_parameters():
+    torch.manual_seed(0)
+    cfg = make_config("walker-walk", "smg", "quick", batch_size=B, precision="bf16", num_shared_layers=4)
+    rng = np.random.default_rng(0)
+    agent = make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (B, 3, 84, 84), dtype=np.uint8))
+    buf = ReplayBuffer(16, (3, 84, 84), A, seed=0)
+    buf.add_first(torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8))
+    for _ in range(10):
+        buf.add(rng.uniform(-1, 1, A), float(rng.normal()), torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8), False)
+    modules = [agent.actor, agent.critic, agent.predictor]
+    before = [p.detach().clone() for m in modules for p in m.parameters()]
+    metrics = {**agent.update(buf, step=2000), **agent.update(buf, step=2001)}
+    after = list(p for m in modules for p in m.parameters())
+    assert all(p.dtype == torch.float32 for p in after)
+    assert sum(not torch.equal(a, b) for a, b in zip(before, after)) > 0.9 * len(after)
+    assert {"aux/recon_loss", "critic/td_loss", "actor/loss"} <= set(metrics)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in metrics.values())
+    action = agent.act(np.zeros((9, 84, 84), dtype=np.uint8), sample=True)
+    assert action.dtype == np.float32 and action.shape == (A,) and np.abs(action).max() <= 1
+    with pytest.raises(ValueError, match="precision"):
+        make_config("walker-walk", "smg", "quick", precision="fp16")

@@ -107,13 +107,18 @@ def _opcheck_cases():
                              r(3, requires_grad=True))),
         ("upsample_conv2d", (r(2, 4, 5, 6), r(3, 4, 3, 3), None)),
         ("upsample_conv2d_backward", (r(2, 3, 10, 12), r(2, 4, 5, 6), r(3, 4, 3, 3))),
+        ("upsample_conv2d bf16", (r(2, 4, 5, 6, dtype=torch.bfloat16, requires_grad=True),
+                                  r(3, 4, 3, 3, dtype=torch.bfloat16, requires_grad=True),
+                                  r(3, dtype=torch.bfloat16, requires_grad=True))),
+        ("upsample_conv2d_backward bf16", (r(2, 3, 10, 12, dtype=torch.bfloat16), r(2, 4, 5, 6, dtype=torch.bfloat16),
+                                           r(3, 4, 3, 3, dtype=torch.bfloat16))),
     ]
 
 
 @pytest.mark.parametrize("case", _opcheck_cases(), ids=lambda c: c[0])
 def test_opcheck(case):
     name, args = case
-    torch.library.opcheck(getattr(torch.ops.smg_fast, name).default, args)
+    torch.library.opcheck(getattr(torch.ops.smg_fast, name.split()[0]).default, args)
 
 
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
@@ -146,3 +151,16 @@ def test_torch_compile_fullgraph_traces_through_the_ops(backend):
     torch.testing.assert_close(compiled_out, eager_out)
     for a, b in zip(compiled_grads, eager_grads):
         torch.testing.assert_close(a, b)
+
+
+def test_torch_compile_traces_upsample_conv2d_under_autocast():
+    def up(x, weight, bias):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return ops.upsample_conv2d(torch.relu(x), weight, bias)
+
+    g = torch.Generator().manual_seed(0)
+    x, weight, bias = torch.randn(2, 4, 3, 3, generator=g), torch.randn(5, 4, 3, 3, generator=g), torch.randn(5, generator=g)
+    compiled = torch.compile(up, backend="aot_eager", fullgraph=True)
+    out = compiled(x, weight, bias)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out, up(x, weight, bias))

@@ -139,6 +139,53 @@ def test_upsample_conv2d_decoder_shapes_float32_relative_error(cin, cout, size):
     assert rel < 1e-4, rel
 
 
+def _rel(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("cin,cout,size", [(128, 64, 21), (64, 4, 42)])
+def test_upsample_conv2d_16bit_matches_float64_reference(dtype, cin, cout, size):
+    """bf16 / fp16 inputs (what autocast feeds the op): GEMMs in that dtype, tap sums of the weights
+    and the weight gradient accumulated in float; error of the order of the dtype's rounding."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, cin, size, size, generator=gen).relu()
+    weight = torch.randn(cout, cin, 3, 3, generator=gen) * (2 / (9 * cin)) ** 0.5
+    bias = torch.randn(cout, generator=gen)
+    grad = torch.randn(3, cout, 2 * size, 2 * size, generator=gen)
+    x16, w16, b16 = (t.to(dtype).requires_grad_() for t in (x, weight, bias))
+    out = ops.upsample_conv2d(x16, w16, b16)
+    out.backward(grad.to(dtype))
+    x64, w64, b64 = (t.to(dtype).double().requires_grad_() for t in (x, weight, bias))  # same inputs
+    expected = ref.upsample_conv2d(x64, w64, b64)
+    expected.backward(grad.to(dtype).double())
+    assert out.dtype == dtype and x16.grad.dtype == w16.grad.dtype == b16.grad.dtype == dtype
+    tol = 1e-2 if dtype == torch.bfloat16 else 2e-3
+    assert _rel(out, expected) < tol
+    for ours, theirs in ((x16.grad, x64.grad), (w16.grad, w64.grad), (b16.grad, b64.grad)):
+        assert _rel(ours, theirs) < tol
+
+
+def test_upsample_conv2d_follows_autocast_like_conv2d():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 8, 5, 6, generator=gen, requires_grad=True)
+    weight = torch.randn(4, 8, 3, 3, generator=gen, requires_grad=True)
+    bias = torch.randn(4, generator=gen, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ops.upsample_conv2d(x, weight, bias)
+        expected = ref.upsample_conv2d(x, weight, bias)  # F.conv2d under autocast
+        x64 = x.detach().double()
+        kept = ops.upsample_conv2d(x64, weight.detach().double(), None)  # float64 is not cast
+    assert out.dtype == expected.dtype == torch.bfloat16 and kept.dtype == torch.float64
+    assert _rel(out, expected) < 1e-2
+    out.float().sum().backward()
+    # Gradients reach the float32 leaves as float32, through autocast's casts.
+    assert x.grad.dtype == weight.grad.dtype == bias.grad.dtype == torch.float32
+    torch.testing.assert_close(bias.grad, torch.full_like(bias, 2 * 10 * 12.0))  # batch × output pixels
+    with torch.autocast("cpu", enabled=False):
+        assert ops.upsample_conv2d(x, weight, bias).dtype == torch.float32
+
+
 def test_greenscreen_keys_upstream_green_and_keeps_grey():
     frames = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
     frames[0, :, 0, 0] = torch.tensor([51, 204, 51])  # DMC-GB's skybox green (0.2, 0.8, 0.2)

@@ -123,6 +123,22 @@ def test_bad_flags_fail_clearly():
     assert out.returncode != 0 and "KEY=VALUE" in out.stderr
     out = cli("--task", "walker-walk", "--preset", "fast")
     assert out.returncode != 0 and "invalid choice" in out.stderr
+    out = cli("--task", "walker-walk", "--precision", "fp16")
+    assert out.returncode != 0 and "invalid choice" in out.stderr and "bf16" in out.stderr
+
+
+def test_bf16_run_through_the_cli(tmp_path):
+    import json
+
+    run = tmp_path / "bf16"
+    out = cli(*TINY, "--run-dir", str(run), "--precision", "bf16", "--no-pictures")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads((run / "config.json").read_text())["precision"] == "bf16"
+    rows = (run / "train.csv").read_text().splitlines()
+    header, last = rows[0].split(","), rows[-1].split(",")
+    losses = [float(last[header.index(k)]) for k in ("critic/loss", "aux/recon_loss", "actor/loss")]
+    assert all(np.isfinite(losses))
+    assert load_checkpoint(run)["step"] == 32
 
 
 def test_missing_evaluation_data_fails_before_training(tmp_path):

@@ -1,7 +1,6 @@
 // CPU layout kernels of upsample_conv2d (see ../upsample_conv.h). Each task owns one row of the
 // padded grid, (b, u), so its block of the channels-last tensor stays in L1/L2 while it is
 // transposed to or from the NCHW side.
-#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -119,32 +118,32 @@ void unpad_loop(const T* gxp, T* gx, int64_t n, int64_t c, int64_t h, int64_t w)
 }  // namespace
 
 void pad_to_nhwc_cpu(const at::Tensor& x, at::Tensor& xp) {
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "upsample_conv2d_pad", [&] {
-    pad_loop<scalar_t>(x.data_ptr<scalar_t>(), xp.data_ptr<scalar_t>(), x.size(0), x.size(1),
-                       x.size(2), x.size(3));
+  with_layout_type(x, [&](auto tag) {
+    using T = decltype(tag);
+    pad_loop<T>(data_as<T>(x), data_as<T>(xp), x.size(0), x.size(1), x.size(2), x.size(3));
   });
 }
 
 void interleave_phases_cpu(const at::Tensor& y, const at::Tensor& bias, at::Tensor& out) {
-  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "upsample_conv2d_interleave", [&] {
-    interleave_loop<scalar_t>(y.data_ptr<scalar_t>(),
-                              bias.defined() ? bias.data_ptr<scalar_t>() : nullptr,
-                              out.data_ptr<scalar_t>(), out.size(0), out.size(1), out.size(2) / 2,
-                              out.size(3) / 2);
+  with_layout_type(y, [&](auto tag) {
+    using T = decltype(tag);
+    interleave_loop<T>(data_as<T>(y), bias.defined() ? data_as<T>(bias) : nullptr, data_as<T>(out),
+                       out.size(0), out.size(1), out.size(2) / 2, out.size(3) / 2);
   });
 }
 
 void deinterleave_phases_cpu(const at::Tensor& grad, at::Tensor& gy) {
-  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "upsample_conv2d_deinterleave", [&] {
-    deinterleave_loop<scalar_t>(grad.data_ptr<scalar_t>(), gy.data_ptr<scalar_t>(), grad.size(0),
-                                grad.size(1), grad.size(2) / 2, grad.size(3) / 2);
+  with_layout_type(grad, [&](auto tag) {
+    using T = decltype(tag);
+    deinterleave_loop<T>(data_as<T>(grad), data_as<T>(gy), grad.size(0), grad.size(1),
+                         grad.size(2) / 2, grad.size(3) / 2);
   });
 }
 
 void unpad_from_nhwc_cpu(const at::Tensor& gxp, at::Tensor& gx) {
-  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "upsample_conv2d_unpad", [&] {
-    unpad_loop<scalar_t>(gxp.data_ptr<scalar_t>(), gx.data_ptr<scalar_t>(), gx.size(0), gx.size(1),
-                         gx.size(2), gx.size(3));
+  with_layout_type(gx, [&](auto tag) {
+    using T = decltype(tag);
+    unpad_loop<T>(data_as<T>(gxp), data_as<T>(gx), gx.size(0), gx.size(1), gx.size(2), gx.size(3));
   });
 }
 

@@ -201,36 +201,38 @@ at::Tensor replay_gather_cuda(const at::Tensor& frames, const at::Tensor& slots,
 namespace upconv {
 
 void pad_to_nhwc_cuda(const at::Tensor& x, at::Tensor& xp) {
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "upsample_conv2d_pad", [&] {
-    cuda::upconv_pad<scalar_t>(x.data_ptr<scalar_t>(), xp.data_ptr<scalar_t>(), x.size(0),
-                               x.size(1), x.size(2), x.size(3), stream());
+  with_layout_type(x, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::upconv_pad<T>(data_as<T>(x), data_as<T>(xp), x.size(0), x.size(1), x.size(2), x.size(3),
+                        stream());
   });
   check_launch("upsample_conv2d");
 }
 
 void interleave_phases_cuda(const at::Tensor& y, const at::Tensor& bias, at::Tensor& out) {
-  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "upsample_conv2d_interleave", [&] {
-    cuda::upconv_interleave<scalar_t>(y.data_ptr<scalar_t>(),
-                                      bias.defined() ? bias.data_ptr<scalar_t>() : nullptr,
-                                      out.data_ptr<scalar_t>(), out.size(0), out.size(1),
-                                      out.size(2) / 2, out.size(3) / 2, stream());
+  with_layout_type(y, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::upconv_interleave<T>(data_as<T>(y), bias.defined() ? data_as<T>(bias) : nullptr,
+                               data_as<T>(out), out.size(0), out.size(1), out.size(2) / 2,
+                               out.size(3) / 2, stream());
   });
   check_launch("upsample_conv2d");
 }
 
 void deinterleave_phases_cuda(const at::Tensor& grad, at::Tensor& gy) {
-  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "upsample_conv2d_deinterleave", [&] {
-    cuda::upconv_deinterleave<scalar_t>(grad.data_ptr<scalar_t>(), gy.data_ptr<scalar_t>(),
-                                        grad.size(0), grad.size(1), grad.size(2) / 2,
-                                        grad.size(3) / 2, stream());
+  with_layout_type(grad, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::upconv_deinterleave<T>(data_as<T>(grad), data_as<T>(gy), grad.size(0), grad.size(1),
+                                 grad.size(2) / 2, grad.size(3) / 2, stream());
   });
   check_launch("upsample_conv2d_backward");
 }
 
 void unpad_from_nhwc_cuda(const at::Tensor& gxp, at::Tensor& gx) {
-  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "upsample_conv2d_unpad", [&] {
-    cuda::upconv_unpad<scalar_t>(gxp.data_ptr<scalar_t>(), gx.data_ptr<scalar_t>(), gx.size(0),
-                                 gx.size(1), gx.size(2), gx.size(3), stream());
+  with_layout_type(gx, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::upconv_unpad<T>(data_as<T>(gxp), data_as<T>(gx), gx.size(0), gx.size(1), gx.size(2),
+                          gx.size(3), stream());
   });
   check_launch("upsample_conv2d_backward");
 }

@@ -33,7 +33,8 @@ template <typename T>
 void random_shift_backward(const T* grad, const int64_t* shifts, int64_t pad, T* out, int64_t batch,
                            int64_t channels, int64_t h, int64_t w, cudaStream_t s);
 
-// upsample_conv2d layout kernels (see ../upsample_conv.h).
+// upsample_conv2d layout kernels (see ../upsample_conv.h). T = float, double, or uint16_t for the
+// bits of bfloat16 / float16 (then bias must be null: the caller adds it).
 template <typename T>
 void upconv_pad(const T* x, T* xp, int64_t n, int64_t c, int64_t h, int64_t w, cudaStream_t s);
 template <typename T>

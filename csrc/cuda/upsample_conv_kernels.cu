@@ -92,6 +92,7 @@ void upconv_unpad(const T* gxp, T* gx, int64_t n, int64_t c, int64_t h, int64_t 
 
 SMG_INSTANTIATE_UPCONV(float)
 SMG_INSTANTIATE_UPCONV(double)
+SMG_INSTANTIATE_UPCONV(uint16_t)  // bfloat16 / float16 as raw words: moves only, bias added by the caller
 
 }  // namespace cuda
 }  // namespace smg_fast

@@ -18,6 +18,7 @@ TASKS = {
 DEFAULT_TASK = dict(action_repeat=4, train_steps=500_000, mask_ratio=0.06)
 
 ALGOS = ("smg", "sac", "drq")
+PRECISIONS = ("fp32", "bf16")
 EVAL_MODES = ("train", "color_easy", "color_hard", "video_easy", "video_hard")
 ROBOT_MODES = ("train", "test1", "test2", "test3", "test4", "test5")
 
@@ -80,6 +81,9 @@ class Config:
     grad_clip_norm: float = 100.0
     reinit_critic_encoder: bool = True  # code quirk: InverseDynamics re-inits the critic encoder
     fused_ops: bool = True
+    # "fp32" (the paper's); "bf16": forward passes under bfloat16 autocast (convs, GEMMs and the
+    # decoders' upsample_conv2d in bf16; parameters, Adam, losses and network outputs in fp32)
+    precision: str = "fp32"
     # evaluation and logging
     eval_freq: int = 10_000
     eval_episodes: int = 3
@@ -139,6 +143,8 @@ def make_config(task: str, algo: str = "smg", preset: str = "paper", **overrides
             values["eval_modes"] = ("train", "test1", "test3")
     values.update({k: v for k, v in overrides.items() if v is not None})
     cfg = Config(**values)
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {cfg.precision!r}: choose from {', '.join(PRECISIONS)}")
     allowed = ROBOT_MODES if task.startswith("robot-") else EVAL_MODES
     bad_modes = set(cfg.eval_modes) - set(allowed)
     if bad_modes:

@@ -15,6 +15,12 @@ import torch.nn.functional as F
 
 import smg_fast.ops as ops
 
+def full_precision(t: torch.Tensor) -> torch.Tensor:
+    """A network output as float32 when autocast made it 16-bit (float64 and float32 pass as they
+    are), so heads, losses and the fused image ops downstream compute in full precision."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def trunk_features(num_layers: int = 11, num_filters: int = 32, image_size: int = 84) -> int:
     """Flattened size of :class:`SharedCNN`'s output: one stride-2 conv, then (num_layers − 1)
     unpadded stride-1 convs that each take 2 pixels off a side (11 layers at 84×84: 32·21·21)."""
@@ -116,7 +122,7 @@ class Actor(nn.Module):
 
     def heads(self, z: torch.Tensor, compute_pi: bool = True):
         """Policy from an embedding: (tanh μ, tanh π, log π, log σ)."""
-        mu, log_std = self.mlp(z).chunk(2, dim=-1)
+        mu, log_std = full_precision(self.mlp(z)).chunk(2, dim=-1)
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(log_std) + 1)
         if not compute_pi:
             return torch.tanh(mu), None, None, log_std
@@ -138,7 +144,7 @@ class QFunction(nn.Module):
         self.apply(weight_init)
 
     def forward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.trunk(torch.cat([z, action], dim=1))
+        return full_precision(self.trunk(torch.cat([z, action], dim=1)))
 
 
 class Critic(nn.Module):
@@ -199,13 +205,14 @@ class Decoder(nn.Module):
         x = F.relu(self.proj(codes).view(-1, 32, 21, 21), inplace=True)
         x = F.relu(self.conv1(x), inplace=True)
         x = F.relu(self._up_conv(x, self.conv2.weight, self.conv2.bias), inplace=True)
+        # The heads' sigmoid and everything after it in float32 (under autocast the conv is bf16).
         if self.conv4 is None:
-            return 255 * torch.sigmoid(self._up_conv(x, self.conv3.weight, self.conv3.bias)), None
+            return 255 * torch.sigmoid(full_precision(self._up_conv(x, self.conv3.weight, self.conv3.bias))), None
         if mask_only:
-            return None, torch.sigmoid(self._up_conv(x, self.conv4.weight, self.conv4.bias))
+            return None, torch.sigmoid(full_precision(self._up_conv(x, self.conv4.weight, self.conv4.bias)))
         weight = torch.cat([self.conv3.weight, self.conv4.weight])
         bias = torch.cat([self.conv3.bias, self.conv4.bias])
-        image, mask = torch.sigmoid(self._up_conv(x, weight, bias)).split([3, 1], dim=1)
+        image, mask = torch.sigmoid(full_precision(self._up_conv(x, weight, bias))).split([3, 1], dim=1)
         return 255 * image, mask.contiguous()
 
 
@@ -218,7 +225,7 @@ class InverseDynamics(nn.Module):
         self.apply(weight_init)
 
     def forward(self, z: torch.Tensor, z_next: torch.Tensor) -> torch.Tensor:
-        return self.mlp(torch.cat([z, z_next], dim=1))
+        return full_precision(self.mlp(torch.cat([z, z_next], dim=1)))
 
 
 def frames_to_stack(x: torch.Tensor, frame_stack: int = 3) -> torch.Tensor:

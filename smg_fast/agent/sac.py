@@ -40,6 +40,12 @@ class SACAgent:
         self.actor_opt = torch.optim.Adam(self.actor_params, lr=cfg.actor_lr, betas=(0.9, 0.999), **ADAM)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, betas=(0.9, 0.999), **ADAM)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, betas=(cfg.alpha_beta, 0.999), **ADAM)
+        self.bf16 = cfg.precision == "bf16"
+
+    def autocast(self):
+        """Where the forward passes run: under bfloat16 autocast with ``precision='bf16'`` (backward
+        passes and optimiser steps stay outside it), as they are otherwise."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -53,7 +59,8 @@ class SACAgent:
         evaluation, a draw from π while collecting."""
         x = torch.as_tensor(np.asarray(obs), device=self.device).float()
         single = x.dim() == 3
-        mu, pi, _, _ = self.actor(x[None] if single else x, compute_pi=sample)
+        with self.autocast():
+            mu, pi, _, _ = self.actor(x[None] if single else x, compute_pi=sample)
         a = (pi if sample else mu).cpu().numpy()
         return a[0] if single else a
 
@@ -80,11 +87,12 @@ class SACAgent:
     def update_critic(self, obs, action, reward, next_obs, not_done, aug_obs=None) -> dict:
         """TD loss on both Q heads; with ``aug_obs`` (SMG) also λ·MSE(Q(τ(o)), sg Q(o)) on both heads.
         obs and aug_obs go through the encoder as one batch (same parameters, per-sample ops only)."""
-        target = self.td_target(reward, next_obs, not_done)
         use_aug = aug_obs is not None and self.cfg.q_consistency_weight != 0
         x = torch.cat([obs, aug_obs]) if use_aug else obs
         a = torch.cat([action, action]) if use_aug else action
-        q1, q2 = self.critic(x, a)
+        with self.autocast():
+            target = self.td_target(reward, next_obs, not_done)
+            q1, q2 = self.critic(x, a)
         b = obs.shape[0]
         loss = F.mse_loss(q1[:b], target) + F.mse_loss(q2[:b], target)
         metrics = {"critic/td_loss": loss.detach(), "critic/q": q1[:b].detach().mean()}
@@ -101,10 +109,11 @@ class SACAgent:
     def update_actor_and_alpha(self, obs) -> dict:
         # Upstream runs the shared trunk twice here (actor and critic, both detached); one
         # no-grad pass feeds both projections.
-        with torch.no_grad():
-            h = self.actor.encoder.trunk(obs)
-        _, pi, log_pi, _ = self.actor.heads(self.actor.encoder.projection(h))
-        q1, q2 = self.critic.heads(self.critic.encoder.projection(h), pi)
+        with self.autocast():
+            with torch.no_grad():
+                h = self.actor.encoder.trunk(obs)
+            _, pi, log_pi, _ = self.actor.heads(self.actor.encoder.projection(h))
+            q1, q2 = self.critic.heads(self.critic.encoder.projection(h), pi)
         actor_loss = (self.alpha.detach() * log_pi - torch.min(q1, q2)).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         # Gradients only for the actor's parameters (upstream leaves unused ones in the critic).

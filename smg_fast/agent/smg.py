@@ -103,7 +103,9 @@ class SMGAgent(SACAgent):
         attrib = noise = None
         if use_attribution or (aux_step and cfg.back_weight != 0):
             noise = self._images()
-            attrib = self.ops.attribution_augment(obs, self.predictor.mask(obs), noise)
+            with self.autocast():
+                mask = self.predictor.mask(obs)
+            attrib = self.ops.attribution_augment(obs, mask, noise)
         tau_obs = attrib if use_attribution else self.ops.overlay(obs, self._images(), cfg.overlay_alpha)
 
         metrics = self.update_critic(obs, action, b["reward"], next_obs, b["not_done"], tau_obs)
@@ -143,7 +145,8 @@ class SMGAgent(SACAgent):
 
     def update_aux(self, obs, action, next_obs, attrib, noise, tau_obs, step: int) -> dict:
         cfg = self.cfg
-        losses = self.aux_losses(obs, action, next_obs, attrib, noise, tau_obs, step)
+        with self.autocast():
+            losses = self.aux_losses(obs, action, next_obs, attrib, noise, tau_obs, step)
         weights = {"recon": cfg.recon_weight, "mask": cfg.mask_weight, "back": cfg.back_weight,
                    "action": cfg.action_weight, "fore": cfg.fore_weight}
         total = sum(weights[k] * v for k, v in losses.items())
@@ -164,8 +167,9 @@ class SMGAgent(SACAgent):
         background G, reconstruction, and the attribution image (with ``noise``, uint8 [N, 3, H, W])."""
         x = torch.as_tensor(np.asarray(obs), device=self.device).float()
         p = self.predictor
-        f, m = p.fore(p.fore_encoder(x))
-        g = p.back(x)
+        with self.autocast():
+            f, m = p.fore(p.fore_encoder(x))
+            g = p.back(x)
         out = {"obs": x, "mask": m, "foreground": L.per_frame(f, m), "background": g,
                "reconstruction": ops.composite(f, g, m)}
         if noise is not None:

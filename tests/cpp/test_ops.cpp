@@ -1,5 +1,6 @@
 // C++ smoke test of the op library: every op is reachable through the dispatcher from plain
 // libtorch (no Python) and agrees with an ATen composition of its definition.
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -36,6 +37,21 @@ void test_upsample_conv2d() {
   auto up = torch::upsample_nearest2d(x, std::vector<int64_t>{8, 12});
   auto expected = torch::conv2d(up, w, b, /*stride=*/1, /*padding=*/1);
   expect(torch::allclose(out, expected, 1e-12, 1e-12), "upsample_conv2d == conv2d(upsample(x))");
+
+  // Under autocast the float32 op runs in bfloat16, like conv2d.
+  auto xf = x.to(torch::kFloat32), wf = w.to(torch::kFloat32), bf = b.to(torch::kFloat32);
+  at::Tensor half;
+  {
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    half = op("smg_fast::upsample_conv2d")
+               .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&)>()
+               .call(xf, wf, bf);
+    at::autocast::set_autocast_enabled(at::kCPU, false);
+  }
+  const double rel = ((half.to(torch::kFloat64) - expected).norm() / expected.norm()).item<double>();
+  expect(half.scalar_type() == torch::kBFloat16 && rel < 1e-2,
+         "upsample_conv2d under CPU autocast runs in bfloat16 (relative error " + std::to_string(rel) +
+             ")");
 }
 
 void test_random_shift() {
