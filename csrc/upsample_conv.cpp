@@ -70,13 +70,13 @@ at::Tensor unfold_axis(const at::Tensor& g, int64_t dim) {
   return at::stack({g0.add(g2), g1.add(g2), g1.add(g3)}, dim);
 }
 
-bool is_half(const at::Tensor& t) { return t.element_size() == 2; }
+bool is_16bit(const at::Tensor& t) { return t.element_size() == 2; }
 
 // weight [Co, Ci, 3, 3] -> Wt [2 (a), 2 (c), Ci, 4·Co] with column o·4 + py·2 + px. The tap sums
 // of 16-bit weights are formed in float and rounded once.
 at::Tensor phase_weights(const at::Tensor& weight) {
   const int64_t co = weight.size(0), ci = weight.size(1);
-  const at::Tensor w = is_half(weight) ? weight.to(at::kFloat) : weight;
+  const at::Tensor w = is_16bit(weight) ? weight.to(at::kFloat) : weight;
   at::Tensor k = fold_axis(fold_axis(w, 2), 3);  // [Co, Ci, (py,a), (px,c)]
   return k.view({co, ci, 2, 2, 2, 2})            // o, i, py, a, px, c
       .permute({3, 5, 1, 0, 2, 4})               // a, c, i, o, py, px
@@ -119,7 +119,7 @@ at::Tensor upsample_conv2d_impl(const at::Tensor& x, const at::Tensor& weight,
     if (bias.defined()) out.add_(bias.view({1, co, 1, 1}));
     return out;
   }
-  const bool half = is_half(x);
+  const bool words = is_16bit(x);
   const at::Tensor wt = phase_weights(weight);
   const int64_t grid = (h + 2) * (w + 2);
   const auto shifts = tap_shifts(w);
@@ -140,10 +140,10 @@ at::Tensor upsample_conv2d_impl(const at::Tensor& x, const at::Tensor& weight,
       yv.addmm_(xpv.narrow(0, shifts[tap], rows), wt.select(0, tap / 2).select(0, tap % 2));
     }
     at::Tensor ov = out.narrow(0, s, n);
-    profiled("upsample_conv2d::interleave", k.interleave, y, half ? at::Tensor() : bias, ov);
+    profiled("upsample_conv2d::interleave", k.interleave, y, words ? at::Tensor() : bias, ov);
   }
   // 16-bit words are only moved by the layout kernels; ATen adds the bias in float, rounding once.
-  if (half && bias.defined()) out.add_(bias.view({1, co, 1, 1}));
+  if (words && bias.defined()) out.add_(bias.view({1, co, 1, 1}));
   return out;
 }
 
@@ -161,8 +161,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> upsample_conv2d_backward_impl(
   at::Tensor gbias = grad.sum({0, 2, 3});
   // The weight gradient sums over every block: for 16-bit inputs it is accumulated in float and
   // rounded once at the end (each block's GEMM still accumulates in float internally).
-  const bool half = is_half(x);
-  at::Tensor gwt = at::zeros({2, 2, ci, 4 * co}, x.options().dtype(half ? at::kFloat : x.scalar_type()));
+  const bool words = is_16bit(x);
+  at::Tensor gwt = at::zeros({2, 2, ci, 4 * co}, x.options().dtype(words ? at::kFloat : x.scalar_type()));
   auto weight_grad = [&] { return phase_weights_grad_to_weight(gwt, co, ci).to(weight.scalar_type()); };
   if (grad.numel() == 0 || ci == 0) {
     gx.zero_();
@@ -192,7 +192,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> upsample_conv2d_backward_impl(
     for (int tap = 0; tap < 4; ++tap) {
       const at::Tensor wtap = wt.select(0, tap / 2).select(0, tap % 2);
       at::Tensor gw = gwt.select(0, tap / 2).select(0, tap % 2);
-      if (half) {
+      if (words) {
         gw.add_(at::mm(xpv.narrow(0, shifts[tap], rows).t(), gyr));
       } else {
         gw.addmm_(xpv.narrow(0, shifts[tap], rows).t(), gyr);

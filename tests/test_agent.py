@@ -17,17 +17,22 @@ def names(module, prefix):
     return {f"{prefix}.{n}" for n, _ in module.named_parameters()}
 
 
-@pytest.fixture(scope="module")
-def setup():
+def agent_and_buffer(cfg, transitions=40):
+    """An agent for ``cfg`` on random 84×84 frames, and a replay buffer holding random transitions."""
     torch.manual_seed(0)
-    cfg = make_config("walker-walk", "smg", "paper", batch_size=B)
     rng = np.random.default_rng(0)
     agent = make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (B, 3, 84, 84), dtype=np.uint8))
-    buf = ReplayBuffer(64, (3, 84, 84), A, seed=0)
+    buf = ReplayBuffer(transitions + 24, (3, 84, 84), A, seed=0)
     buf.add_first(torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8))
-    for _ in range(40):
+    for _ in range(transitions):
         buf.add(rng.uniform(-1, 1, A), float(rng.normal()), torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8), False)
-    return cfg, agent, buf
+    return agent, buf
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cfg = make_config("walker-walk", "smg", "paper", batch_size=B)
+    return (cfg, *agent_and_buffer(cfg))
 
 
 def count(module):
@@ -294,14 +299,8 @@ def test_bf16_autocast_gives_the_fp32_losses_up_to_rounding(setup):
 
 
 def test_bf16_training_updates_float32_parameters():
-    torch.manual_seed(0)
     cfg = make_config("walker-walk", "smg", "quick", batch_size=B, precision="bf16", num_shared_layers=4)
-    rng = np.random.default_rng(0)
-    agent = make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (B, 3, 84, 84), dtype=np.uint8))
-    buf = ReplayBuffer(16, (3, 84, 84), A, seed=0)
-    buf.add_first(torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8))
-    for _ in range(10):
-        buf.add(rng.uniform(-1, 1, A), float(rng.normal()), torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8), False)
+    agent, buf = agent_and_buffer(cfg, transitions=10)
     modules = [agent.actor, agent.critic, agent.predictor]
     before = [p.detach().clone() for m in modules for p in m.parameters()]
     metrics = {**agent.update(buf, step=2000), **agent.update(buf, step=2001)}
