@@ -21,7 +21,7 @@ def agent_and_buffer(cfg, transitions=40):
     """An agent for ``cfg`` on random 84×84 frames, and a replay buffer holding random transitions."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    agent = make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (B, 3, 84, 84), dtype=np.uint8))
+    agent = make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (cfg.batch_size, 3, 84, 84), dtype=np.uint8))
     buf = ReplayBuffer(transitions + 24, (3, 84, 84), A, seed=0)
     buf.add_first(torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8))
     for _ in range(transitions):
