@@ -7,6 +7,7 @@ import torch
 
 from smg_fast.agent import losses as L
 from smg_fast.agent import make_agent, make_config
+from smg_fast.agent.networks import SharedCNN
 from smg_fast.ops import reference as ref
 from smg_fast.replay import ReplayBuffer
 
@@ -76,6 +77,19 @@ def test_a_trunk_deeper_than_the_image_is_rejected():
     assert trunk_features(21, 32, 84) == 32  # 41 − 2·20 = 1 pixel left
     with pytest.raises(ValueError, match="22-layer trunk"):
         trunk_features(22, 32, 84)
+
+
+def test_trunk_runs_channels_last_with_the_nchw_values():
+    """The trunk keeps weights and activations channels-last (for oneDNN); its output is the plain
+    NCHW computation's, in NCHW order (float64)."""
+    trunk = SharedCNN(num_layers=4).double()
+    convs = [m for m in trunk.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    obs = torch.randint(0, 256, (2, 9, 84, 84)).double()
+    h = obs / 255.0
+    for i, c in enumerate(convs):
+        h = torch.nn.functional.conv2d(h if i == 0 else h.relu(), c.weight.contiguous(), c.bias, stride=c.stride)
+    torch.testing.assert_close(trunk(obs), h.flatten(1), rtol=1e-12, atol=1e-12)
 
 
 def test_reinit_quirk_target_and_back_encoder_keep_the_pre_reinit_weights():
@@ -230,6 +244,53 @@ def test_critic_batch_of_obs_and_augmented_obs_equals_two_passes(setup):
             torch.testing.assert_close(x, y, rtol=1e-7, atol=1e-9)
     finally:
         critic.float()
+
+
+class GradCapture:
+    """Stands in for an optimiser: keeps the gradients of a step instead of applying them."""
+
+    def __init__(self, params):
+        self.params, self.grads = list(params), None
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        self.grads = [p.grad.clone() for p in self.params]
+
+
+def test_attribution_mask_reuses_the_critic_encoder_pass(setup):
+    """The mask is decoded from the critic's own encoder pass over o (fore encoder = critic encoder,
+    same parameters before the critic step): the same mask, and the critic step's gradients equal
+    those of a separate encoder pass (float64)."""
+    _, agent, buf = setup
+    b, noise, attrib, tau = batch(agent, buf)
+    with torch.no_grad():
+        shared = agent.predictor.mask_from_embedding(agent.critic.encoder(b["obs"]))
+    torch.testing.assert_close(shared, agent.predictor.mask(b["obs"]), rtol=0, atol=0)
+
+    nets, opt = (agent.critic, agent.critic_target, agent.actor), agent.critic_opt
+    try:
+        for net in nets:
+            net.double()
+        agent.critic_opt = capture = GradCapture(agent.critic.parameters())
+        args = [b[k].double() for k in ("obs", "action", "reward", "next_obs", "not_done")] + [tau.double()]
+        grads, metrics = [], []
+        for reuse in (False, True):
+            torch.manual_seed(1)  # the TD target's policy sample
+            z = agent.critic.encoder(args[0]) if reuse else None
+            metrics.append(agent.update_critic(*args, obs_embedding=z))
+            grads.append(capture.grads)
+        assert metrics[0].keys() == metrics[1].keys() and "critic/q_consistency_loss" in metrics[0]
+        for k in metrics[0]:
+            torch.testing.assert_close(metrics[0][k], metrics[1][k], rtol=1e-9, atol=1e-12)
+        for x, y in zip(*grads):
+            torch.testing.assert_close(x, y, rtol=1e-7, atol=1e-9)
+    finally:
+        agent.critic_opt = opt
+        for net in nets:
+            net.float()
 
 
 def test_update_schedule_odd_steps_skip_actor_targets_and_aux(setup):

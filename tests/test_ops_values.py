@@ -144,15 +144,16 @@ def _rel(a, b):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("cin,cout,size", [(128, 64, 21), (64, 4, 42)])
-def test_upsample_conv2d_16bit_matches_float64_reference(dtype, cin, cout, size):
-    """bf16 / fp16 inputs (what autocast feeds the op): GEMMs in that dtype, tap sums of the weights
-    and the weight gradient accumulated in float; error of the order of the dtype's rounding."""
+@pytest.mark.parametrize("batch,cin,cout,size", [(3, 128, 64, 21), (3, 64, 4, 42), (30, 64, 4, 42)])
+def test_upsample_conv2d_16bit_matches_float64_reference(dtype, batch, cin, cout, size):
+    """bf16 / fp16 inputs (what autocast feeds the op): GEMMs in that dtype (on the CPU with paired
+    column taps), tap sums of the weights and the weight gradient accumulated in float; error of the
+    order of the dtype's rounding. Batch 30 at 64→4 runs three cache blocks, the last one partial."""
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(3, cin, size, size, generator=gen).relu()
+    x = torch.randn(batch, cin, size, size, generator=gen).relu()
     weight = torch.randn(cout, cin, 3, 3, generator=gen) * (2 / (9 * cin)) ** 0.5
     bias = torch.randn(cout, generator=gen)
-    grad = torch.randn(3, cout, 2 * size, 2 * size, generator=gen)
+    grad = torch.randn(batch, cout, 2 * size, 2 * size, generator=gen)
     x16, w16, b16 = (t.to(dtype).requires_grad_() for t in (x, weight, bias))
     out = ops.upsample_conv2d(x16, w16, b16)
     out.backward(grad.to(dtype))

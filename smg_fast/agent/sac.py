@@ -84,15 +84,20 @@ class SACAgent:
             q1, q2 = self.critic_target(next_obs, next_action)
             return L.td_target(reward, not_done, self.cfg.discount, q1, q2, self.alpha.detach(), log_pi)
 
-    def update_critic(self, obs, action, reward, next_obs, not_done, aug_obs=None) -> dict:
+    def update_critic(self, obs, action, reward, next_obs, not_done, aug_obs=None, obs_embedding=None) -> dict:
         """TD loss on both Q heads; with ``aug_obs`` (SMG) also λ·MSE(Q(τ(o)), sg Q(o)) on both heads.
-        obs and aug_obs go through the encoder as one batch (same parameters, per-sample ops only)."""
+        obs and aug_obs go through the encoder as one batch (same parameters, per-sample ops only).
+        ``obs_embedding``: the critic encoder's output on obs with its graph, when the caller already
+        ran that pass (SMG's attribution mask); only aug_obs is then encoded here."""
         use_aug = aug_obs is not None and self.cfg.q_consistency_weight != 0
-        x = torch.cat([obs, aug_obs]) if use_aug else obs
         a = torch.cat([action, action]) if use_aug else action
         with self.autocast():
             target = self.td_target(reward, next_obs, not_done)
-            q1, q2 = self.critic(x, a)
+            if obs_embedding is None:
+                q1, q2 = self.critic(torch.cat([obs, aug_obs]) if use_aug else obs, a)
+            else:
+                z = torch.cat([obs_embedding, self.critic.encoder(aug_obs)]) if use_aug else obs_embedding
+                q1, q2 = self.critic.heads(z, a)
         b = obs.shape[0]
         loss = F.mse_loss(q1[:b], target) + F.mse_loss(q2[:b], target)
         metrics = {"critic/td_loss": loss.detach(), "critic/q": q1[:b].detach().mean()}

@@ -7,18 +7,19 @@ One update, top to bottom (``update``):
 2. draw the consistency augmentation τ: attribution with p = 1/4, overlay otherwise (code:
    ``random.randint(0, 3) == 0``; the paper's "random select" is p = 1/2, ``attribution_prob``);
 3. if the attribution image is needed (τ is attribution, or this is an auxiliary step, whose
-   background loss uses it): the soft per-frame foreground mask M(o) *without* an autograd graph,
-   with the parameters from before this step's critic update, then o·M + 255·ε·(1−M);
+   background loss uses it): the soft per-frame foreground mask M(o) *without* an autograd graph
+   in the decoder, with the parameters from before this step's critic update, then o·M + 255·ε·(1−M);
 4. critic update: TD loss plus λ_qc · [MSE(Q1(τo), sg Q1(o)) + MSE(Q2(τo), sg Q2(o))];
 5. every 2nd step: actor and α, soft target update, and the auxiliary update, whose loss is
    λ_recon·L1(F·M + G·(1−M), o) + λ_mask·mean((mean M − ρ)²) [after ``mask_warmup`` steps]
    + λ_back·L1(G(τ_attr o), 255·ε) + λ_action·MSE(ID(z(o), z(o′)), a) + λ_fore·L1(F·M(τo), sg F·M(o)),
    all image terms on the 0-255 scale, gradients clipped to norm 100.
 
-"Same math, less work": the mask for step 3 runs without a graph; the critic encoder sees [o; τo] as
-one batch; the auxiliary step runs the critic encoder once on [o; τo; o′] (the recon, fore-consistency
-and inverse-dynamics terms share it), the fore decoder once on [o; τo] and the back branch once on
-[o; τ_attr o]; the decoders use the phase-decomposed ``upsample_conv2d`` with the image and mask
+"Same math, less work": the mask for step 3 runs its decoder without a graph, on the embedding z(o)
+of the critic's own encoder pass (the critic loss needs that pass anyway); otherwise the critic
+encoder sees [o; τo] as one batch; the auxiliary step runs the critic encoder once on [o; τo; o′]
+(the recon, fore-consistency and inverse-dynamics terms share it), the fore decoder once on [o; τo]
+and the back branch once on [o; τ_attr o]; the decoders use the phase-decomposed ``upsample_conv2d`` with the image and mask
 heads as one conv; composite / attribution / overlay are fused ops. Gradients equal the un-shared
 computation (tested).
 
@@ -73,7 +74,12 @@ class Predictor(nn.Module):
     @torch.no_grad()
     def mask(self, obs: torch.Tensor) -> torch.Tensor:
         """M(o) [B, k, H, W] without a graph, and without the image head it does not need."""
-        _, mask = self.fore_decoder(self.fore_head(self.fore_encoder(obs)), mask_only=True)
+        return self.mask_from_embedding(self.fore_encoder(obs))
+
+    @torch.no_grad()
+    def mask_from_embedding(self, z: torch.Tensor) -> torch.Tensor:
+        """M(o) from the fore (= critic) encoder's embedding z(o), when that pass was already run."""
+        _, mask = self.fore_decoder(self.fore_head(z), mask_only=True)
         return frames_to_stack(mask)
 
 
@@ -100,15 +106,18 @@ class SMGAgent(SACAgent):
         obs, action, next_obs = b["obs"], b["action"], b["next_obs"]
         aux_step = step % cfg.aux_update_freq == 0
         use_attribution = self.rng.random() < cfg.attribution_prob
-        attrib = noise = None
+        attrib = noise = z_obs = None
         if use_attribution or (aux_step and cfg.back_weight != 0):
             noise = self._images()
+            # The mask's encoder pass is the critic's pass over o (same module, input and
+            # parameters, before the critic step): run it once, with the graph the critic loss needs.
             with self.autocast():
-                mask = self.predictor.mask(obs)
+                z_obs = self.critic.encoder(obs)
+                mask = self.predictor.mask_from_embedding(z_obs.detach())
             attrib = self.ops.attribution_augment(obs, mask, noise)
         tau_obs = attrib if use_attribution else self.ops.overlay(obs, self._images(), cfg.overlay_alpha)
 
-        metrics = self.update_critic(obs, action, b["reward"], next_obs, b["not_done"], tau_obs)
+        metrics = self.update_critic(obs, action, b["reward"], next_obs, b["not_done"], tau_obs, z_obs)
         if step % cfg.actor_update_freq == 0:
             metrics.update(self.update_actor_and_alpha(obs))
         if step % cfg.critic_target_update_freq == 0:
