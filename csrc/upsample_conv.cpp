@@ -129,7 +129,6 @@ at::Tensor upsample_conv2d_impl(const at::Tensor& x, const at::Tensor& weight,
   // the 2-core reference CPU, forward at 384 frames: bf16 128→64 215 ms against 250, 64→4 111
   // against 127; float32 gained nothing (64→4 lost 7 %), so float32 and accelerators keep four GEMMs.
   const bool pair = words && x.is_cpu();
-  const at::Tensor wpair = wt.view({2, 2 * ci, 4 * co});
   const int64_t block = block_size(x, co);
   at::Tensor xp = at::empty({block * grid, ci}, x.options());
   at::Tensor xpair = pair ? at::empty({block * grid, 2 * ci}, x.options()) : at::Tensor();
@@ -148,6 +147,7 @@ at::Tensor upsample_conv2d_impl(const at::Tensor& x, const at::Tensor& weight,
       at::Tensor pairs = xpair.narrow(0, 0, n * grid - 1);
       pairs.narrow(1, 0, ci).copy_(xpv.narrow(0, 0, n * grid - 1));
       pairs.narrow(1, ci, ci).copy_(xpv.narrow(0, 1, n * grid - 1));
+      const at::Tensor wpair = wt.view({2, 2 * ci, 4 * co});
       at::mm_out(yv, pairs.narrow(0, shifts[0], rows), wpair.select(0, 0));
       yv.addmm_(pairs.narrow(0, shifts[2], rows), wpair.select(0, 1));
     } else {

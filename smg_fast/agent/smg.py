@@ -19,9 +19,9 @@ One update, top to bottom (``update``):
 of the critic's own encoder pass (the critic loss needs that pass anyway); otherwise the critic
 encoder sees [o; τo] as one batch; the auxiliary step runs the critic encoder once on [o; τo; o′]
 (the recon, fore-consistency and inverse-dynamics terms share it), the fore decoder once on [o; τo]
-and the back branch once on [o; τ_attr o]; the decoders use the phase-decomposed ``upsample_conv2d`` with the image and mask
-heads as one conv; composite / attribution / overlay are fused ops. Gradients equal the un-shared
-computation (tested).
+and the back branch once on [o; τ_attr o]; the decoders use the phase-decomposed
+``upsample_conv2d`` with the image and mask heads as one conv; composite / attribution / overlay
+are fused ops. Gradients equal the un-shared computation (tested).
 
 Foreground encoder = the critic encoder (trunk + critic projection), as upstream; the background
 encoder is an independent deep copy of it (plus its own AuxHead). Like upstream, building the
