@@ -15,14 +15,10 @@ LOSS_FLAGS = {  # --no-<name> → config weight set to 0 (the paper's ablations)
 }
 
 
-def _modes(text: str, task: str | None = None) -> tuple[str, ...]:
-    from smg_fast.agent.config import EVAL_MODES
+def _modes(text: str, task: str) -> tuple[str, ...]:
+    from smg_fast.tasks import parse_modes
 
-    if text == "all":
-        if task and task.startswith("robot-"):
-            return ("train", "test1", "test2", "test3", "test4", "test5")
-        return EVAL_MODES
-    return tuple(m.strip() for m in text.split(",") if m.strip())
+    return parse_modes(text, task)
 
 
 def _settings(pairs: list[str]) -> dict:
@@ -69,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
         if getattr(args, "no_" + name.replace("-", "_")):
             overrides[key] = 0.0
     if args.eval_modes:
-        overrides["eval_modes"] = _modes(args.eval_modes, args.task)
+        overrides["eval_modes"] = _modes(args.eval_modes, args.task or "walker-walk")
     overrides.update(_settings(args.set))
     if args.resume:
         run_dir = Path(args.resume)

@@ -8,16 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from smg_fast.agent.config import Config
+from smg_fast.tasks import env_kwargs
 
 # Upstream's test envs get seed + 42 for their colour / video wrappers (train.py:93, 110).
 EVAL_SEED_OFFSET = 42
-
-
-def env_kwargs(cfg: Config) -> dict:
-    kw = dict(frame_stack=cfg.frame_stack, image_size=cfg.image_size, episode_length=cfg.episode_length)
-    if not cfg.task.startswith("robot-"):
-        kw["action_repeat"] = cfg.action_repeat
-    return kw
 
 
 def run_episodes(vec, agent, episodes: int, obs: np.ndarray | None = None):

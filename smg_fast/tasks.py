@@ -90,7 +90,7 @@ def check_modes(modes, task: str) -> None:
     allowed = modes_of(task)
     bad = [m for m in modes if m not in allowed]
     if bad:
-        raise ValueError(f"unknown evaluation mode(s) {', '.join(bad)} for {task}: choose from {', '.join(allowed)}")
+        raise ValueError(f"unknown eval modes {', '.join(bad)} for {task}: choose from {', '.join(allowed)}")
 
 
 def env_kwargs(run) -> dict:

@@ -27,10 +27,11 @@ from tqdm.auto import tqdm
 
 from smg_fast import checkpoint as ckpt
 from smg_fast.agent import Config, make_agent
-from smg_fast.evaluate import Evaluator, env_kwargs, summary_rows
+from smg_fast.evaluate import Evaluator, summary_rows
 from smg_fast.logger import Logger, MetricAverager
 from smg_fast.replay import ReplayBuffer
 from smg_fast.runtime import tune_allocator
+from smg_fast.tasks import env_kwargs
 
 
 class NonFiniteLossError(RuntimeError):

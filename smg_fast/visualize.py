@@ -187,7 +187,7 @@ def _env_kwargs(agent, overrides: dict | None) -> dict:
     cfg = getattr(agent, "cfg", None)
     kw = {}
     if cfg is not None:
-        from smg_fast.evaluate import env_kwargs
+        from smg_fast.tasks import env_kwargs
 
         kw = env_kwargs(cfg)
     kw.update(overrides or {})

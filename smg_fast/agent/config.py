@@ -5,22 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-# Paper Table 5: action repeat, train steps and the mask ratio ρ per task.
-TASKS = {
-    "cartpole-swingup": dict(action_repeat=8, train_steps=500_000, mask_ratio=0.04),
-    "finger-spin": dict(action_repeat=2, train_steps=500_000, mask_ratio=0.04),
-    "walker-walk": dict(action_repeat=4, train_steps=500_000, mask_ratio=0.06),
-    "walker-stand": dict(action_repeat=4, train_steps=250_000, mask_ratio=0.06),
-    "cheetah-run": dict(action_repeat=4, train_steps=500_000, mask_ratio=0.06),
-    "robot-reach": dict(action_repeat=1, train_steps=250_000, mask_ratio=0.12),
-    "robot-peg-in-box": dict(action_repeat=1, train_steps=250_000, mask_ratio=0.12),
-}
-DEFAULT_TASK = dict(action_repeat=4, train_steps=500_000, mask_ratio=0.06)
+from smg_fast.tasks import DMC_MODES, check_modes, task_spec
 
 ALGOS = ("smg", "sac", "drq")
 PRECISIONS = ("fp32", "bf16")
-EVAL_MODES = ("train", "color_easy", "color_hard", "video_easy", "video_hard")
-ROBOT_MODES = ("train", "test1", "test2", "test3", "test4", "test5")
 
 
 @dataclass
@@ -87,7 +75,7 @@ class Config:
     # evaluation and logging
     eval_freq: int = 10_000
     eval_episodes: int = 3
-    eval_modes: tuple[str, ...] = EVAL_MODES
+    eval_modes: tuple[str, ...] = DMC_MODES
     eval_envs: int = 2
     checkpoint_every: int = 50_000
     run_dir: str = ""
@@ -120,7 +108,6 @@ QUICK = dict(
     updates_per_step=0.5,
     eval_freq=1_000,
     eval_episodes=2,
-    eval_modes=("train", "color_hard", "video_hard"),
     checkpoint_every=500,
     mask_warmup=200,  # counted in updates (the schedule step at init_steps), see train.updates_due
 )
@@ -131,22 +118,17 @@ def make_config(task: str, algo: str = "smg", preset: str = "paper", **overrides
         raise ValueError(f"unknown preset {preset!r}: use 'paper' or 'quick'")
     if algo not in ALGOS:
         raise ValueError(f"unknown algorithm {algo!r}: choose from {', '.join(ALGOS)}")
-    per_task = TASKS.get(task, DEFAULT_TASK)
-    values = dict(task=task, algo=algo, preset=preset, **per_task)
+    spec = task_spec(task)
+    values = dict(task=task, algo=algo, preset=preset, action_repeat=spec.action_repeat,
+                  train_steps=spec.train_steps, mask_ratio=spec.mask_ratio, episode_length=spec.episode_length,
+                  eval_modes=spec.modes)
     values["replay_capacity"] = 500_000  # Table 5 (the code uses train_steps)
-    if task.startswith("robot-"):
-        values["episode_length"] = 50  # upstream's TimeLimit(50), no action repeat
-        values["eval_modes"] = ROBOT_MODES  # upstream always evaluates train + test1..5
     if preset == "quick":
         values.update(QUICK)
-        if task.startswith("robot-"):
-            values["eval_modes"] = ("train", "test1", "test3")
+        values["eval_modes"] = spec.quick_modes
     values.update({k: v for k, v in overrides.items() if v is not None})
     cfg = Config(**values)
     if cfg.precision not in PRECISIONS:
         raise ValueError(f"unknown precision {cfg.precision!r}: choose from {', '.join(PRECISIONS)}")
-    allowed = ROBOT_MODES if task.startswith("robot-") else EVAL_MODES
-    bad_modes = set(cfg.eval_modes) - set(allowed)
-    if bad_modes:
-        raise ValueError(f"unknown eval modes {sorted(bad_modes)} for {task}: choose from {', '.join(allowed)}")
+    check_modes(cfg.eval_modes, task)
     return cfg

@@ -14,12 +14,12 @@ backend (:func:`ensure_gl_backend`), because dm_control fixes its backend on fir
 from __future__ import annotations
 
 from .rendering import RenderingUnavailableError, ensure_gl_backend
-from .tasks import MODES, PAPER_ACTION_REPEAT, default_action_repeat
+from .tasks import MODES, default_action_repeat
 from .envpool_backend import EnvpoolVectorEnv
 from .vector import VectorEnv
 
 __all__ = ["MODES", "VectorEnv", "EnvpoolVectorEnv", "make", "ensure_gl_backend", "RenderingUnavailableError", "OverlayImages",
-           "default_action_repeat", "PAPER_ACTION_REPEAT"]
+           "default_action_repeat"]
 
 
 def make(task: str, mode: str = "train", seed: int = 0, *, frame_stack: int = 3, image_size: int = 84,

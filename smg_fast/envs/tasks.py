@@ -1,24 +1,13 @@
-"""Task names, per-task defaults and mode names (no mujoco / dm_control import at module level)."""
+"""dm_control task names and cameras (no mujoco / dm_control import at module level); per-task settings
+and mode names live in :mod:`smg_fast.tasks`."""
 from __future__ import annotations
 
 import difflib
 
-MODES = ("train", "color_easy", "color_hard", "video_easy", "video_hard")
+from smg_fast.tasks import DMC_MODES as MODES
+from smg_fast.tasks import default_action_repeat
 
-# Paper Table 5 (reference §4.2); any other suite task defaults to 4, DMC-GB's default.
-PAPER_ACTION_REPEAT = {
-    "cartpole-swingup": 8,
-    "walker-walk": 4,
-    "walker-stand": 4,
-    "cheetah-run": 4,
-    "finger-spin": 2,
-}
-DEFAULT_ACTION_REPEAT = 4
-
-
-def default_action_repeat(task: str) -> int:
-    """Action repeat of ``task`` from the paper's Table 5 (4 for tasks it does not list)."""
-    return PAPER_ACTION_REPEAT.get(task, DEFAULT_ACTION_REPEAT)
+__all__ = ["MODES", "default_action_repeat", "camera_id", "parse_task"]
 
 
 def camera_id(domain: str) -> int:
