@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from smg_fast.agent import make_agent, make_config
+from smg_fast.agent import make_agent
+from smg_fast.config import make_config
 from smg_fast.replay import ReplayBuffer
 from smg_fast.runtime import tune_allocator
 
@@ -34,7 +35,7 @@ def _agent(algo, fused=True, precision="fp32"):
     torch.manual_seed(0)
     cfg = make_config("walker-walk", algo, "paper", fused_ops=fused, precision=precision)
     rng = np.random.default_rng(0)
-    return make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (cfg.batch_size, 3, 84, 84), dtype=np.uint8))
+    return make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (cfg.agent.batch_size, 3, 84, 84), dtype=np.uint8))
 
 
 def _even_and_odd(agent, buf, counter=[2000]):  # noqa: B006 - a step counter shared across rounds

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smg_fast.agent.config import Config
+from smg_fast.config import RunConfig
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
@@ -47,18 +47,18 @@ def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
-def write_config(run_dir: Path, cfg: Config) -> None:
+def write_config(run_dir: Path, cfg: RunConfig) -> None:
     path = Path(run_dir) / CONFIG
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
 
 
-def read_config(run_dir: Path) -> Config:
+def read_config(run_dir: Path) -> RunConfig:
     path = Path(run_dir) / CONFIG
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} holds no {CONFIG}: it is not an smg-fast run directory")
-    return Config.from_dict(json.loads(path.read_text()))
+    return RunConfig.from_dict(json.loads(path.read_text()))
 
 
 def load_checkpoint(run_dir: Path, map_location="cpu") -> dict:
@@ -74,12 +74,10 @@ def load_checkpoint(run_dir: Path, map_location="cpu") -> dict:
 def load_agent(run_dir, device: str = "cpu"):
     """(config, agent) from a run directory's config and checkpoint, for evaluation and pictures."""
     from smg_fast.agent import make_agent
-    from smg_fast.envs.backgrounds import OverlayImages
 
     cfg = read_config(run_dir)
     cfg.device = device
     state = load_checkpoint(run_dir, map_location=device)
-    overlay = OverlayImages(cfg.overlay_source, cfg.batch_size, cfg.image_size, cfg.seed).sample
-    agent = make_agent(cfg, tuple(state["obs_shape"]), state["action_dim"], overlay)
+    agent = make_agent(cfg, tuple(state["obs_shape"]), state["action_dim"])
     agent.load_state_dict(state["agent"])
     return cfg, agent

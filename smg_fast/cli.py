@@ -21,37 +21,25 @@ def _modes(text: str, task: str) -> tuple[str, ...]:
     return parse_modes(text, task)
 
 
-def _settings(pairs: list[str]) -> dict:
-    """--set KEY=VALUE pairs, typed after the Config field they name."""
-    import dataclasses
+def _settings(pairs: list[str], algo: str) -> dict:
+    """--set KEY=VALUE pairs, typed after the run or ``algo`` setting they name."""
+    from smg_fast.config import parse_setting
 
-    from smg_fast.agent.config import Config
-
-    fields = {f.name: f for f in dataclasses.fields(Config)}
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in fields:
-            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
-        default = getattr(Config(), key)
-        if default is None:  # optional integer fields (burst_updates)
-            default = 0
-        if isinstance(default, bool):
-            out[key] = value.lower() in ("1", "true", "yes", "on")
-        elif isinstance(default, tuple):
-            out[key] = tuple(v for v in value.split(",") if v)
-        else:
-            try:
-                out[key] = type(default)(value)
-            except ValueError:
-                raise SystemExit(f"--set {pair!r}: {key} takes a {type(default).__name__}") from None
+        if not sep:
+            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE")
+        try:
+            out[key.strip().replace("-", "_")] = parse_setting(algo, key.strip().replace("-", "_"), value)
+        except ValueError as e:
+            raise SystemExit(f"--set {pair!r}: {e}") from None
     return out
 
 
 def _train(args: argparse.Namespace) -> int:
-    from smg_fast.agent import make_config
     from smg_fast.checkpoint import read_config
+    from smg_fast.config import make_config
     from smg_fast.train import TrainingStopped, train
 
     overrides = {
@@ -66,16 +54,18 @@ def _train(args: argparse.Namespace) -> int:
             overrides[key] = 0.0
     if args.eval_modes:
         overrides["eval_modes"] = _modes(args.eval_modes, args.task or "walker-walk")
-    overrides.update(_settings(args.set))
     if args.resume:
         run_dir = Path(args.resume)
         saved = read_config(run_dir)
+        overrides.update(_settings(args.set, saved.algo))
         given = {k: v for k, v in overrides.items() if v is not None}
         if args.task is not None:
             given["task"] = args.task
         if args.algo is not None:
             given["algo"] = args.algo
-        clash = {k: (getattr(saved, k), v) for k, v in given.items() if k != "device" and getattr(saved, k) != v}
+        have = saved.to_dict()
+        have["eval_modes"] = tuple(have["eval_modes"])
+        clash = {k: (have[k], v) for k, v in given.items() if k != "device" and have.get(k) != v}
         if clash:
             lines = ", ".join(f"{k}: run has {a!r}, command line says {b!r}" for k, (a, b) in clash.items())
             raise SystemExit(f"--resume {run_dir}: the command line disagrees with the run's config ({lines})")
@@ -85,6 +75,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = saved
     else:
         task = args.task or "walker-walk"
+        overrides.update(_settings(args.set, args.algo or "smg"))
         cfg = make_config(task, args.algo or "smg", args.preset, **overrides)
         cfg.run_dir = args.run_dir or str(Path("runs") / f"{task}_{cfg.algo}_{args.preset}_seed{cfg.seed}")
         if (Path(cfg.run_dir) / "checkpoint.pt").exists():
@@ -121,10 +112,12 @@ def _report(run_dir: Path, cfg, pictures: bool = True) -> int:
         try:
             from smg_fast import visualize
             from smg_fast.checkpoint import load_agent
+            from smg_fast.tasks import env_kwargs
 
             _, agent = load_agent(run_dir)
             paths = visualize.save_mode_grids(agent, cfg.task, list(cfg.eval_modes), Path(run_dir) / "pictures",
-                                              seed=cfg.seed, overlay_source=cfg.overlay_source)
+                                              seed=cfg.seed, overlay_source=cfg.agent.overlay_source,
+                                              env_kwargs=env_kwargs(cfg))
             print("pictures: " + ", ".join(str(p) for p in paths))
         except (ImportError, AttributeError):
             pass
@@ -154,7 +147,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _random(args: argparse.Namespace) -> int:
-    from smg_fast.agent.config import make_config
+    from smg_fast.config import make_config
     from smg_fast.evaluate import random_policy_returns, results_table, write_table
 
     cfg = make_config(args.task, action_repeat=args.action_repeat)
@@ -173,14 +166,15 @@ def _random(args: argparse.Namespace) -> int:
 def _visualize(args: argparse.Namespace) -> int:
     from smg_fast import visualize
     from smg_fast.checkpoint import load_agent
+    from smg_fast.tasks import env_kwargs
 
     cfg, agent = load_agent(args.run, device=args.device)
     modes = list(_modes(args.modes, cfg.task))
     out = Path(args.out or Path(args.run) / "pictures")
     out.mkdir(parents=True, exist_ok=True)
-    paths = visualize.save_mode_grids(agent, cfg.task, modes, out, seed=cfg.seed, overlay_source=cfg.overlay_source)
-    video = visualize.save_episode_video(agent, cfg.task, args.video_mode or modes[-1], out / "episode.mp4",
-                                         seed=cfg.seed, overlay_source=cfg.overlay_source)
+    kw = dict(seed=cfg.seed, overlay_source=cfg.agent.overlay_source, env_kwargs=env_kwargs(cfg))
+    paths = visualize.save_mode_grids(agent, cfg.task, modes, out, **kw)
+    video = visualize.save_episode_video(agent, cfg.task, args.video_mode or modes[-1], out / "episode.mp4", **kw)
     for p in [*paths, video]:
         print(p)
     return 0
@@ -194,13 +188,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from smg_fast.agent import ALGOS
+
     parser = argparse.ArgumentParser(prog="smg-fast", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an agent (SMG by default) on a task",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--task", default=None, help="e.g. walker-walk, cartpole-swingup, robot-reach (default walker-walk)")
-    t.add_argument("--algo", default=None, choices=["smg", "sac", "drq"], help="default smg")
+    t.add_argument("--algo", default=None, choices=ALGOS, help="default smg")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--steps", type=int, default=None, help="agent steps (default: the paper's per task)")
     t.add_argument("--preset", default="paper", choices=["paper", "quick"],

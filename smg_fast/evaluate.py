@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smg_fast.agent.config import Config
+from smg_fast.config import RunConfig
 from smg_fast.tasks import env_kwargs
 
 # Upstream's test envs get seed + 42 for their colour / video wrappers (train.py:93, 110).
@@ -51,7 +51,7 @@ class RandomPolicy:
         return self.rng.uniform(self.low, self.high, size=(n, *self.low.shape)).astype(np.float32)
 
 
-def random_policy_returns(cfg: Config, modes, episodes: int, num_envs: int = 2,
+def random_policy_returns(cfg: RunConfig, modes, episodes: int, num_envs: int = 2,
                           seed: int | None = None, progress=None) -> dict[str, list[float]]:
     """Episode returns of :class:`RandomPolicy` on ``cfg.task`` (with ``cfg``'s action repeat and
     episode length) in each mode, through the same batched evaluation as a trained agent."""
@@ -67,7 +67,7 @@ class Evaluator:
     """One VectorEnv per mode, kept across evaluations so the video sequences continue as upstream's
     persistent test envs do."""
 
-    def __init__(self, cfg: Config, modes, num_envs: int, seed: int | None = None):
+    def __init__(self, cfg: RunConfig, modes, num_envs: int, seed: int | None = None):
         self.cfg, self.modes, self.num_envs = cfg, list(modes), max(1, int(num_envs))
         self.seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
         self._envs: dict = {}

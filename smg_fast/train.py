@@ -26,7 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from smg_fast import checkpoint as ckpt
-from smg_fast.agent import Config, make_agent
+from smg_fast.agent import make_agent
+from smg_fast.config import RunConfig
 from smg_fast.evaluate import Evaluator, summary_rows
 from smg_fast.logger import Logger, MetricAverager
 from smg_fast.replay import ReplayBuffer
@@ -77,7 +78,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def updates_due(cfg: Config, step: int) -> tuple[int, int]:
+def updates_due(cfg: RunConfig, step: int) -> tuple[int, int]:
     """(number of updates at this step, the step number the agent's schedule sees).
 
     With ``updates_per_step = 1/k`` (quick preset) updates run every k-th step and the schedule
@@ -101,23 +102,21 @@ def check_finite(metrics: dict[str, torch.Tensor]) -> str | None:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, resume: bool = False, progress: bool = True):
+    def __init__(self, cfg: RunConfig, resume: bool = False, progress: bool = True):
         self.cfg, self.progress = cfg, progress
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.seed)
         tune_allocator()
         from smg_fast import envs
-        from smg_fast.envs.backgrounds import OverlayImages
 
         self.env = envs.make(cfg.task, "train", cfg.seed, **env_kwargs(cfg))
         self.obs_shape = self.env.observation_space.shape
         self.action_dim = int(self.env.action_space.shape[0])
         h, w = self.obs_shape[1:]
         self.replay = ReplayBuffer(min(cfg.replay_capacity, cfg.train_steps + 1), (3, h, w), self.action_dim,
-                                   frame_stack=cfg.frame_stack, pad=cfg.shift_pad, device=cfg.device, seed=cfg.seed)
-        self.overlay = OverlayImages(cfg.overlay_source, cfg.batch_size, h, cfg.seed) if cfg.algo == "smg" else None
-        self.agent = make_agent(cfg, self.obs_shape, self.action_dim, self.overlay.sample if self.overlay is not None else None)
+                                   frame_stack=cfg.frame_stack, pad=cfg.agent.shift_pad, device=cfg.device, seed=cfg.seed)
+        self.agent = make_agent(cfg, self.obs_shape, self.action_dim)
         self.action_rng = np.random.default_rng(cfg.seed)
         self.evaluator = Evaluator(cfg, cfg.eval_modes, cfg.eval_envs)
         try:
@@ -149,7 +148,6 @@ class Trainer:
             "rng": ckpt.rng_state(),
             "action_rng": self.action_rng.bit_generator.state,
             "env_rng": self.env.rng_state(),
-            "overlay_rng": self.overlay._rng.bit_generator.state if self.overlay is not None else None,
         }
 
     def save(self, name: str = ckpt.CHECKPOINT) -> Path:
@@ -165,8 +163,6 @@ class Trainer:
         ckpt.set_rng_state(state["rng"])
         self.action_rng.bit_generator.state = state["action_rng"]
         self.env.set_rng_state(state["env_rng"])
-        if self.overlay is not None and state["overlay_rng"] is not None:
-            self.overlay._rng.bit_generator.state = state["overlay_rng"]
         self.step, self.episode = state["step"], state["episode"]
         self.last_checkpoint = self.step
         # Rows logged after the checkpoint belong to the lost part of the interrupted run.
@@ -181,7 +177,7 @@ class Trainer:
             self.logger.log_eval(row)
         return returns
 
-    def run(self) -> dict[str, list[float]]:
+    def run(self) -> None:
         cfg = self.cfg
         bar = tqdm(total=cfg.train_steps, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True, desc=f"{cfg.algo} {cfg.task}")
@@ -241,7 +237,6 @@ class Trainer:
         finally:
             restore_signals()
             bar.close()
-        return {}
 
     def close(self) -> None:
         self.evaluator.close()
@@ -249,7 +244,7 @@ class Trainer:
         self.env.close()
 
 
-def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
+def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> Path:
     trainer = Trainer(cfg, resume=resume, progress=progress)
     try:
         trainer.run()

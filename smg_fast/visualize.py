@@ -182,14 +182,11 @@ def _save_png(img: np.ndarray, path: Path) -> Path:
 # Rollouts.
 
 def _env_kwargs(agent, overrides: dict | None) -> dict:
-    """The env settings the agent was trained with (frame stack, size, action repeat, episode length:
-    the same rule as evaluation), then the caller's overrides (e.g. a short ``episode_length``)."""
-    cfg = getattr(agent, "cfg", None)
+    """The observation format the agent was trained on (frame stack, size), then the caller's settings
+    (e.g. :func:`smg_fast.tasks.env_kwargs` of the run, or a short ``episode_length``)."""
     kw = {}
-    if cfg is not None:
-        from smg_fast.tasks import env_kwargs
-
-        kw = env_kwargs(cfg)
+    if hasattr(agent, "obs_shape"):
+        kw = dict(frame_stack=agent.obs_shape[0] // 3, image_size=agent.obs_shape[-1])
     kw.update(overrides or {})
     return kw
 
@@ -244,8 +241,8 @@ def save_mode_grids(agent, task: str, modes: Sequence[str], out_dir, seed: int =
         overlay_source: the attribution's replacement images (``procedural`` or ``folder:PATH``, as
             :class:`~smg_fast.envs.backgrounds.OverlayImages`); the same images in every mode.
         make_env: ``make_env(task, mode, seed, **kwargs)``; default :func:`smg_fast.envs.make`.
-        env_kwargs: overrides of the env settings taken from ``agent.cfg`` (e.g. ``episode_length``,
-            ``background_source``).
+        env_kwargs: env settings (e.g. :func:`smg_fast.tasks.env_kwargs` of the run, ``episode_length``,
+            ``background_source``); frame stack and size default to the agent's.
 
     Returns the written paths, per-mode grids first, the all-modes grid last.
     """

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from smg_fast.agent import losses as L
-from smg_fast.agent import make_agent, make_config
+from smg_fast.agent import make_agent
+from smg_fast.agent.smg import SMGBatch
+from smg_fast.config import make_config
 from smg_fast.agent.networks import SharedCNN
 from smg_fast.ops import reference as ref
 from smg_fast.replay import ReplayBuffer
@@ -22,7 +24,7 @@ def agent_and_buffer(cfg, transitions=40):
     """An agent for ``cfg`` on random 84×84 frames, and a replay buffer holding random transitions."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    agent = make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (cfg.batch_size, 3, 84, 84), dtype=np.uint8))
+    agent = make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (cfg.agent.batch_size, 3, 84, 84), dtype=np.uint8))
     buf = ReplayBuffer(transitions + 24, (3, 84, 84), A, seed=0)
     buf.add_first(torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8))
     for _ in range(transitions):
@@ -124,18 +126,32 @@ def all_named(agent):
     return out
 
 
+def mask(agent, obs):
+    """M(o) without a graph: the fore decoder's mask head on the critic encoder's embedding."""
+    with torch.no_grad():
+        return agent.predictor.mask_from_embedding(agent.critic.encoder(obs))
+
+
 def batch(agent, buf):
     b = buf.sample(B)
-    noise = agent._images()
-    attrib = ref.attribution_augment(b["obs"], agent.predictor.mask(b["obs"]), noise)
-    tau = ref.overlay(b["obs"], agent._images())
+    noise = agent.images.next()
+    attrib = ref.attribution_augment(b["obs"], mask(agent, b["obs"]), noise)
+    tau = ref.overlay(b["obs"], agent.images.next())
     return b, noise, attrib, tau
+
+
+def smg_batch(obs, action, next_obs, attrib, noise, tau, reward=None, not_done=None, z_obs=None):
+    """SMG's batch record from tensors (reward / not_done only matter for the critic)."""
+    n = obs.shape[0]
+    reward = torch.zeros(n, 1, dtype=obs.dtype) if reward is None else reward
+    not_done = torch.ones(n, 1, dtype=obs.dtype) if not_done is None else not_done
+    return SMGBatch(obs, action, reward, next_obs, not_done, tau_obs=tau, attrib=attrib, noise=noise, z_obs=z_obs)
 
 
 def test_each_aux_term_reaches_only_its_modules(setup):
     cfg, agent, buf = setup
     b, noise, attrib, tau = batch(agent, buf)
-    terms = agent.aux_losses(b["obs"], b["action"], b["next_obs"], attrib, noise, tau, step=10_000)
+    terms = agent.aux_losses(smg_batch(b["obs"], b["action"], b["next_obs"], attrib, noise, tau), step=10_000)
     named = all_named(agent)
     groups = {
         "trunk": "actor.encoder.trunk", "critic_proj": "critic.encoder.projection", "Q": "critic.Q",
@@ -162,7 +178,7 @@ def test_critic_and_actor_losses_reach_the_right_parameters(setup):
     for p in [*agent.actor.parameters(), *agent.critic.parameters(), *agent.predictor.parameters()]:
         p.grad = None
     agent_state = {k: v.clone() for k, v in agent.critic.state_dict().items()}
-    agent.update_critic(b["obs"], b["action"], b["reward"], b["next_obs"], b["not_done"], tau)
+    agent.update_critic(smg_batch(b["obs"], b["action"], b["next_obs"], attrib, noise, tau, b["reward"], b["not_done"]))
     changed = {k for k, v in agent.critic.state_dict().items() if not torch.equal(v, agent_state[k])}
     assert any(k.startswith("encoder.trunk") for k in changed) and any(k.startswith("Q1") for k in changed)
     assert all(p.grad is None for p in agent.actor.mlp.parameters())
@@ -180,7 +196,9 @@ def test_critic_and_actor_losses_reach_the_right_parameters(setup):
 def test_attribution_mask_has_no_graph(setup):
     _, agent, buf = setup
     obs = buf.sample(B)["obs"]
-    mask = agent.predictor.mask(obs)
+    with torch.no_grad():
+        z = agent.critic.encoder(obs)
+    mask = agent.predictor.mask_from_embedding(z)
     assert not mask.requires_grad and mask.grad_fn is None
     assert mask.shape == (B, 3, 84, 84) and 0 <= mask.min() and mask.max() <= 1
     # The mask-only head gives the mask of the full fore pass (image and mask heads as one conv).
@@ -202,7 +220,7 @@ def test_shared_passes_give_the_unshared_gradients(setup):
     p.double()
     try:
         params = list(p.parameters())
-        terms = agent.aux_losses(obs, action, next_obs, attrib, noise, tau, step=10_000)
+        terms = agent.aux_losses(smg_batch(obs, action, next_obs, attrib, noise, tau), step=10_000)
         weights = {"recon": 1, "mask": 1, "back": 2, "action": 1, "fore": 0.1}
         shared = torch.autograd.grad(sum(weights[k] * v for k, v in terms.items()), params)
 
@@ -212,7 +230,7 @@ def test_shared_passes_give_the_unshared_gradients(setup):
         f_o, m_o = p.fore(p.fore_encoder(obs))
         g_o = p.back(obs)
         recon = (ref.composite(f_o, g_o, m_o) - obs).abs().mean()
-        mask = L.mask_ratio(m_o, cfg.mask_ratio)
+        mask = L.mask_ratio(m_o, cfg.agent.mask_ratio)
         back = L.background(p.back(attrib), noise)
         action_loss = L.inverse_dynamics(p.inverse_dynamics(p.fore_encoder(obs), p.fore_encoder(next_obs)), action)
         f_t, m_t = p.fore(p.fore_encoder(tau))
@@ -268,19 +286,23 @@ def test_attribution_mask_reuses_the_critic_encoder_pass(setup):
     b, noise, attrib, tau = batch(agent, buf)
     with torch.no_grad():
         shared = agent.predictor.mask_from_embedding(agent.critic.encoder(b["obs"]))
-    torch.testing.assert_close(shared, agent.predictor.mask(b["obs"]), rtol=0, atol=0)
+    with torch.no_grad():  # a separate encoder pass, as upstream's predictor.mask(o)
+        h = agent.predictor.fore_encoder.projection(agent.predictor.fore_encoder.trunk(b["obs"]))
+    torch.testing.assert_close(shared, agent.predictor.mask_from_embedding(h), rtol=0, atol=0)
 
     nets, opt = (agent.critic, agent.critic_target, agent.actor), agent.critic_opt
     try:
         for net in nets:
             net.double()
         agent.critic_opt = capture = GradCapture(agent.critic.parameters())
-        args = [b[k].double() for k in ("obs", "action", "reward", "next_obs", "not_done")] + [tau.double()]
+        obs, action, reward, next_obs, not_done = (b[k].double() for k in
+                                                  ("obs", "action", "reward", "next_obs", "not_done"))
         grads, metrics = [], []
         for reuse in (False, True):
             torch.manual_seed(1)  # the TD target's policy sample
-            z = agent.critic.encoder(args[0]) if reuse else None
-            metrics.append(agent.update_critic(*args, obs_embedding=z))
+            z = agent.critic.encoder(obs) if reuse else None
+            metrics.append(agent.update_critic(smg_batch(obs, action, next_obs, None, None, tau.double(),
+                                                         reward, not_done, z_obs=z)))
             grads.append(capture.grads)
         assert metrics[0].keys() == metrics[1].keys() and "critic/q_consistency_loss" in metrics[0]
         for k in metrics[0]:
@@ -312,23 +334,24 @@ def test_update_schedule_odd_steps_skip_actor_targets_and_aux(setup):
 def test_mask_loss_is_off_until_the_warmup_ends(setup):
     cfg, agent, buf = setup
     b, noise, attrib, tau = batch(agent, buf)
-    early = agent.aux_losses(b["obs"], b["action"], b["next_obs"], attrib, noise, tau, step=cfg.mask_warmup)
-    late = agent.aux_losses(b["obs"], b["action"], b["next_obs"], attrib, noise, tau, step=cfg.mask_warmup + 1)
+    sb = smg_batch(b["obs"], b["action"], b["next_obs"], attrib, noise, tau)
+    early = agent.aux_losses(sb, step=cfg.agent.mask_warmup)
+    late = agent.aux_losses(sb, step=cfg.agent.mask_warmup + 1)
     assert not early["mask"].requires_grad and early["mask"].item() == 0
     assert late["mask"].requires_grad and late["mask"].item() > 0
 
 
 def test_ablation_flags_remove_terms():
     cfg = make_config("walker-walk", "smg", "quick", back_weight=0.0, fore_weight=0.0)
-    assert cfg.back_weight == 0 and cfg.fore_weight == 0 and cfg.recon_weight == 1
+    assert cfg.agent.back_weight == 0 and cfg.agent.fore_weight == 0 and cfg.agent.recon_weight == 1
 
 
 def test_presets_and_task_settings():
     paper = make_config("cartpole-swingup")
-    assert (paper.action_repeat, paper.mask_ratio, paper.batch_size, paper.train_steps) == (8, 0.04, 64, 500_000)
+    assert (paper.action_repeat, paper.agent.mask_ratio, paper.agent.batch_size, paper.train_steps) == (8, 0.04, 64, 500_000)
     assert make_config("walker-stand").train_steps == 250_000
     robot = make_config("robot-peg-in-box")
-    assert robot.mask_ratio == 0.12 and robot.episode_length == 50 and "test3" in robot.eval_modes
+    assert robot.agent.mask_ratio == 0.12 and robot.episode_length == 50 and "test3" in robot.eval_modes
     with pytest.raises(ValueError, match="unknown algorithm"):
         make_config("walker-walk", "ppo")
     with pytest.raises(ValueError, match="eval modes"):
@@ -340,12 +363,12 @@ def test_bf16_autocast_gives_the_fp32_losses_up_to_rounding(setup):
     term and the Q estimates stay within bf16 rounding of the float32 values, and come out float32."""
     _, agent, buf = setup
     b, noise, attrib, tau = batch(agent, buf)
-    args = (b["obs"], b["action"], b["next_obs"], attrib, noise, tau)
+    sb = smg_batch(b["obs"], b["action"], b["next_obs"], attrib, noise, tau)
     with torch.no_grad():
-        fp32 = agent.aux_losses(*args, step=10_000)
+        fp32 = agent.aux_losses(sb, step=10_000)
         q32 = agent.critic(b["obs"], b["action"])
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            bf16 = agent.aux_losses(*args, step=10_000)
+            bf16 = agent.aux_losses(sb, step=10_000)
             q16 = agent.critic(b["obs"], b["action"])
     assert set(bf16) == set(fp32)
     for k in fp32:
@@ -374,3 +397,25 @@ def test_bf16_training_updates_float32_parameters():
     assert action.dtype == np.float32 and action.shape == (A,) and np.abs(action).max() <= 1
     with pytest.raises(ValueError, match="precision"):
         make_config("walker-walk", "smg", "quick", precision="fp16")
+
+
+@pytest.mark.parametrize("frame_stack", [2, 4])
+def test_smg_updates_with_other_frame_stacks(frame_stack):
+    """frame_stack is honoured everywhere: the AuxHead gives one code per frame, the decoders' frames are
+    stacked back per sample, masks have one channel per frame, and even (auxiliary) and odd steps run."""
+    cfg = make_config("walker-walk", "smg", "paper", batch_size=B, frame_stack=frame_stack, num_shared_layers=4)
+    c = 3 * frame_stack
+    rng = np.random.default_rng(0)
+    agent = make_agent(cfg, (c, 84, 84), A, lambda: rng.integers(0, 256, (B, 3, 84, 84), dtype=np.uint8))
+    buf = ReplayBuffer(40, (3, 84, 84), A, frame_stack=frame_stack, seed=0)
+    buf.add_first(torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8))
+    for _ in range(20):
+        buf.add(rng.uniform(-1, 1, A), 1.0, torch.randint(0, 256, (3, 84, 84), dtype=torch.uint8), False)
+    metrics = {**agent.update(buf, step=2000), **agent.update(buf, step=2001)}
+    assert {"aux/recon_loss", "aux/mask_loss", "aux/fore_loss", "critic/q_consistency_loss"} <= set(metrics)
+    assert all(torch.isfinite(v) for v in metrics.values())
+    obs = buf.sample(B)["obs"]
+    assert obs.shape == (B, c, 84, 84)
+    out = agent.explain(obs.to(torch.uint8))
+    assert out["mask"].shape == (B, frame_stack, 84, 84) and out["reconstruction"].shape == (B, c, 84, 84)
+    assert agent.act(np.zeros((c, 84, 84), np.uint8)).shape == (A,)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from smg_fast.agent import make_config
+from smg_fast.config import make_config
 from smg_fast.checkpoint import load_checkpoint
 from smg_fast.train import NonFiniteLossError, Trainer, updates_due
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from smg_fast import plots, visualize
-from smg_fast.agent import make_agent, make_config
+from smg_fast.agent import make_agent
+from smg_fast.config import make_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()

@@ -1,17 +1,29 @@
-"""SMG and its SAC-family baselines, sharing one encoder, one replay buffer and one training loop."""
-from smg_fast.agent.config import ALGOS, Config, make_config
+"""SMG and its SAC-family baselines on one core (:mod:`smg_fast.agent.core`), sharing one encoder, one replay
+buffer and one training loop. A method is one module; its name is registered in :data:`METHODS`."""
+from smg_fast.agent.core import Batch, SACCore
+from smg_fast.agent.drq import DrQAgent
 from smg_fast.agent.sac import SACAgent
 from smg_fast.agent.smg import SMGAgent
 
-
-def make_agent(cfg: Config, obs_shape, action_dim: int, overlay_images=None):
-    """``smg`` → SMGAgent (needs ``overlay_images``: a callable returning uint8 [B, 3, H, W]);
-    ``sac`` / ``drq`` → SACAgent."""
-    if cfg.algo == "smg":
-        if overlay_images is None:
-            raise ValueError("SMG needs an overlay image source (overlay_images)")
-        return SMGAgent(cfg, obs_shape, action_dim, overlay_images)
-    return SACAgent(cfg, obs_shape, action_dim)
+METHODS: dict[str, type[SACCore]] = {
+    "sac": SACAgent,
+    "drq": DrQAgent,
+    "smg": SMGAgent,
+}
+ALGOS = tuple(METHODS)
 
 
-__all__ = ["ALGOS", "Config", "SACAgent", "SMGAgent", "make_agent", "make_config"]
+def method_class(algo: str) -> type[SACCore]:
+    if algo not in METHODS:
+        raise ValueError(f"unknown algorithm {algo!r}: choose from {', '.join(METHODS)}")
+    return METHODS[algo]
+
+
+def make_agent(run, obs_shape, action_dim: int, images=None) -> SACCore:
+    """The agent of a run (:class:`smg_fast.config.RunConfig`: its ``algo``, ``agent`` settings, ``device``
+    and ``seed``). ``images``: the natural-image source of overlay-type augmentations, default
+    ``run.agent.overlay_source`` (tests pass a callable returning uint8 ``[B, 3, H, W]``)."""
+    return method_class(run.algo)(run.agent, obs_shape, action_dim, device=run.device, seed=run.seed, images=images)
+
+
+__all__ = ["ALGOS", "Batch", "METHODS", "SACCore", "SACAgent", "DrQAgent", "SMGAgent", "make_agent", "method_class"]

@@ -42,6 +42,11 @@ def fore_consistency(fore_aug, mask_aug, fore, mask) -> torch.Tensor:
     return (per_frame(fore_aug, mask_aug) - per_frame(fore, mask).detach()).abs().mean()
 
 
+def td_loss(q1, q2, target) -> torch.Tensor:
+    """MSE(Q1, y) + MSE(Q2, y): both heads, summed (upstream does not halve it)."""
+    return F.mse_loss(q1, target) + F.mse_loss(q2, target)
+
+
 def q_consistency(q1_aug, q2_aug, q1, q2) -> torch.Tensor:
     """L_qc = MSE(Q1(τo), sg Q1(o)) + MSE(Q2(τo), sg Q2(o)) (both heads, as the code; the paper's
     Eq. 8 shows one)."""

@@ -97,16 +97,15 @@ class Projection(nn.Module):
 
 
 class Encoder(nn.Module):
-    """A conv trunk (possibly shared) and a projection; ``detach`` cuts the graph after the trunk."""
+    """A conv trunk (possibly shared) and a projection."""
 
     def __init__(self, trunk: SharedCNN, projection: Projection):
         super().__init__()
         self.trunk, self.projection = trunk, projection
         self.out_dim = projection.out_dim
 
-    def forward(self, obs: torch.Tensor, detach: bool = False) -> torch.Tensor:
-        h = self.trunk(obs)
-        return self.projection(h.detach() if detach else h)
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.trunk(obs))
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
@@ -125,21 +124,22 @@ class Actor(nn.Module):
         self.mlp = mlp(encoder.out_dim, hidden_dim, 2 * action_dim)
         self.mlp.apply(weight_init)
 
-    def heads(self, z: torch.Tensor, compute_pi: bool = True):
-        """Policy from an embedding: (tanh μ, tanh π, log π, log σ)."""
+    def heads(self, z: torch.Tensor, compute_pi: bool = True, draw_noise=torch.randn_like):
+        """Policy from an embedding: (tanh μ, tanh π, log π, log σ); ``draw_noise(μ)`` gives the ε of
+        π = μ + ε·σ (injectable, so tests can feed recorded draws)."""
         mu, log_std = full_precision(self.mlp(z)).chunk(2, dim=-1)
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(log_std) + 1)
         if not compute_pi:
             return torch.tanh(mu), None, None, log_std
-        noise = torch.randn_like(mu)
+        noise = draw_noise(mu)
         pi = mu + noise * log_std.exp()
         log_pi = (-0.5 * noise.pow(2) - log_std).sum(-1, keepdim=True) - 0.5 * math.log(2 * math.pi) * noise.size(-1)
         mu, pi = torch.tanh(mu), torch.tanh(pi)
         log_pi = log_pi - torch.log(F.relu(1 - pi.pow(2)) + 1e-6).sum(-1, keepdim=True)
         return mu, pi, log_pi, log_std
 
-    def forward(self, obs: torch.Tensor, compute_pi: bool = True, detach: bool = False):
-        return self.heads(self.encoder(obs, detach), compute_pi)
+    def forward(self, obs: torch.Tensor, compute_pi: bool = True, draw_noise=torch.randn_like):
+        return self.heads(self.encoder(obs), compute_pi, draw_noise)
 
 
 class QFunction(nn.Module):
@@ -162,8 +162,8 @@ class Critic(nn.Module):
     def heads(self, z: torch.Tensor, action: torch.Tensor):
         return self.Q1(z, action), self.Q2(z, action)
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor, detach: bool = False):
-        return self.heads(self.encoder(obs, detach), action)
+    def forward(self, obs: torch.Tensor, action: torch.Tensor):
+        return self.heads(self.encoder(obs), action)
 
 
 class AuxHead(nn.Module):
@@ -233,7 +233,7 @@ class InverseDynamics(nn.Module):
         return full_precision(self.mlp(torch.cat([z, z_next], dim=1)))
 
 
-def frames_to_stack(x: torch.Tensor, frame_stack: int = 3) -> torch.Tensor:
+def frames_to_stack(x: torch.Tensor, frame_stack: int) -> torch.Tensor:
     """[B·k, C, H, W] (sample-major, one row per frame) → [B, k·C, H, W], a view."""
     n, c, h, w = x.shape
     return x.reshape(n // frame_stack, frame_stack * c, h, w)

@@ -1,16 +1,17 @@
 """SMG (Separated Models for Generalization) on the SAC core, as the upstream code computes it
 (``src/algorithms/smg.py``; reference §1–§3), with less work per update.
 
-One update, top to bottom (``update``):
+One update, top to bottom (the core's ``update`` with SMG's hooks):
 
 1. sample a shifted batch (o, a, r, o′, not_done) from the replay buffer;
-2. draw the consistency augmentation τ: attribution with p = 1/4, overlay otherwise (code:
+2. ``augment``: draw the consistency augmentation τ: attribution with p = 1/4, overlay otherwise (code:
    ``random.randint(0, 3) == 0``; the paper's "random select" is p = 1/2, ``attribution_prob``);
 3. if the attribution image is needed (τ is attribution, or this is an auxiliary step, whose
    background loss uses it): the soft per-frame foreground mask M(o) *without* an autograd graph
    in the decoder, with the parameters from before this step's critic update, then o·M + 255·ε·(1−M);
-4. critic update: TD loss plus λ_qc · [MSE(Q1(τo), sg Q1(o)) + MSE(Q2(τo), sg Q2(o))];
-5. every 2nd step: actor and α, soft target update, and the auxiliary update, whose loss is
+4. critic update (``critic_views`` = [τo], ``critic_losses``): TD loss plus λ_qc · [MSE(Q1(τo), sg Q1(o)) + MSE(Q2(τo), sg Q2(o))];
+5. every 2nd step: actor and α, soft target update, and the auxiliary update (``update_aux``), whose
+   loss is
    λ_recon·L1(F·M + G·(1−M), o) + λ_mask·mean((mean M − ρ)²) [after ``mask_warmup`` steps]
    + λ_back·L1(G(τ_attr o), 255·ε) + λ_action·MSE(ID(z(o), z(o′)), a) + λ_fore·L1(F·M(τo), sg F·M(o)),
    all image terms on the 0-255 scale, gradients clipped to norm 100.
@@ -31,7 +32,7 @@ background encoder were copied (``reinit_critic_encoder``).
 from __future__ import annotations
 
 import copy
-import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -39,21 +40,54 @@ import torch.nn as nn
 
 import smg_fast.ops as ops
 from smg_fast.agent import losses as L
-from smg_fast.agent.config import Config
+from smg_fast.agent.config import SACConfig
+from smg_fast.agent.core import ADAM, Batch, SACCore
 from smg_fast.agent.networks import AuxHead, Decoder, InverseDynamics, frames_to_stack, weight_init
-from smg_fast.agent.sac import ADAM, SACAgent
 from smg_fast.ops import reference as ref
+
+
+@dataclass
+class SMGConfig(SACConfig):
+    """SMG's settings: ``scripts/smg.sh`` and the paper's Table 5 (upstream's own defaults are all 0)."""
+
+    aux_lr: float = 1e-3  # hard-coded upstream (``--aux_lr`` is ignored by SMG)
+    aux_beta: float = 0.9
+    aux_update_freq: int = 2
+    recon_weight: float = 1.0
+    mask_weight: float = 1.0
+    back_weight: float = 2.0
+    action_weight: float = 1.0
+    fore_weight: float = 0.1
+    q_consistency_weight: float = 0.5
+    mask_ratio: float = 0.06  # ρ: per task (Table 5), set by make_config
+    mask_warmup: int = 1000  # code: mask loss only when step > 1000; paper: always (0)
+    grad_clip_norm: float = 100.0
+    attribution_prob: float = 0.25  # code: randint(0,3)==0; paper's "random select" = 0.5
+    reinit_critic_encoder: bool = True  # code quirk: InverseDynamics re-inits the critic encoder
+
+
+@dataclass
+class SMGBatch(Batch):
+    """A batch with SMG's views: τ(o) for both consistency terms; the attribution image τ_attr(o) and its
+    background ε when this step needs them; the critic encoder's embedding of o (with its graph) when the
+    attribution mask was decoded from it."""
+
+    tau_obs: torch.Tensor | None = None
+    attrib: torch.Tensor | None = None
+    noise: torch.Tensor | None = None
+    z_obs: torch.Tensor | None = None
 
 
 class Predictor(nn.Module):
     """The auxiliary model: fore branch (critic encoder + fore AuxHead + image/mask decoder), back
     branch (own encoder + AuxHead + image decoder) and the inverse-dynamics MLP."""
 
-    def __init__(self, critic_encoder: nn.Module, action_dim: int, cfg: Config):
+    def __init__(self, critic_encoder: nn.Module, action_dim: int, frame_stack: int, cfg: SMGConfig):
         super().__init__()
         emb = critic_encoder.out_dim
+        self.frame_stack = frame_stack
         self.fore_encoder = critic_encoder
-        self.fore_head = AuxHead(emb, cfg.frame_stack)
+        self.fore_head = AuxHead(emb, frame_stack)
         self.back_encoder = copy.deepcopy(critic_encoder)
         self.back_head = copy.deepcopy(self.fore_head)  # upstream deep-copies fore encoder + head
         self.fore_decoder = Decoder(emb, mask=True, fused=cfg.fused_ops)
@@ -65,77 +99,79 @@ class Predictor(nn.Module):
     def fore(self, z: torch.Tensor):
         """Embeddings [B, 256] → foreground image [B, 3k, H, W] (0-255) and mask [B, k, H, W]."""
         img, mask = self.fore_decoder(self.fore_head(z))
-        return frames_to_stack(img), frames_to_stack(mask)
+        return frames_to_stack(img, self.frame_stack), frames_to_stack(mask, self.frame_stack)
 
     def back(self, obs: torch.Tensor) -> torch.Tensor:
         img, _ = self.back_decoder(self.back_head(self.back_encoder(obs)))
-        return frames_to_stack(img)
-
-    @torch.no_grad()
-    def mask(self, obs: torch.Tensor) -> torch.Tensor:
-        """M(o) [B, k, H, W] without a graph, and without the image head it does not need."""
-        return self.mask_from_embedding(self.fore_encoder(obs))
+        return frames_to_stack(img, self.frame_stack)
 
     @torch.no_grad()
     def mask_from_embedding(self, z: torch.Tensor) -> torch.Tensor:
-        """M(o) from the fore (= critic) encoder's embedding z(o), when that pass was already run."""
+        """M(o) [B, k, H, W] without a graph (and without the image head it does not need), from the fore
+        (= critic) encoder's embedding z(o)."""
         _, mask = self.fore_decoder(self.fore_head(z), mask_only=True)
-        return frames_to_stack(mask)
+        return frames_to_stack(mask, self.frame_stack)
 
 
-class SMGAgent(SACAgent):
-    def __init__(self, cfg: Config, obs_shape, action_dim: int, overlay_images=None):
-        super().__init__(cfg, obs_shape, action_dim)
-        self.predictor = Predictor(self.critic.encoder, action_dim, cfg).to(self.device)
+class SMGAgent(SACCore):
+    Config = SMGConfig
+    shift = True
+
+    def __init__(self, cfg: SMGConfig, obs_shape, action_dim: int, **kw):
+        super().__init__(cfg, obs_shape, action_dim, **kw)
+        self.predictor = Predictor(self.critic.encoder, action_dim, self.frame_stack, cfg).to(self.device)
         # One Adam over the predictor's parameters (deduplicated by nn.Module.parameters()); the critic
         # encoder is thus stepped by two optimisers with separate state, as upstream.
         self.aux_params = list(self.predictor.parameters())
         self.aux_opt = torch.optim.Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999), **ADAM)
-        self.rng = random.Random(cfg.seed)
-        self.overlay_images = overlay_images  # callable () -> uint8 [B, 3, H, W]
+        self.aux_update_freq = cfg.aux_update_freq
         self.ops = ops if cfg.fused_ops else ref
 
-    def _images(self) -> torch.Tensor:
-        return torch.as_tensor(self.overlay_images(), device=self.device)
+    # ---- hooks ---------------------------------------------------------------------------------
 
-    # ---- the update ----------------------------------------------------------------------------
-
-    def update(self, replay, step: int) -> dict[str, torch.Tensor]:
+    def augment(self, b: Batch, step: int) -> SMGBatch:
         cfg = self.cfg
-        b = self.sample_batch(replay)
-        obs, action, next_obs = b["obs"], b["action"], b["next_obs"]
         aux_step = step % cfg.aux_update_freq == 0
-        use_attribution = self.rng.random() < cfg.attribution_prob
+        use_attribution = self.draws.random() < cfg.attribution_prob
         attrib = noise = z_obs = None
         if use_attribution or (aux_step and cfg.back_weight != 0):
-            noise = self._images()
+            noise = self.images.next()
             # The mask's encoder pass is the critic's pass over o (same module, input and
             # parameters, before the critic step): run it once, with the graph the critic loss needs.
             with self.autocast():
-                z_obs = self.critic.encoder(obs)
+                z_obs = self.critic.encoder(b.obs)
                 mask = self.predictor.mask_from_embedding(z_obs.detach())
-            attrib = self.ops.attribution_augment(obs, mask, noise)
-        tau_obs = attrib if use_attribution else self.ops.overlay(obs, self._images(), cfg.overlay_alpha)
+            attrib = self.ops.attribution_augment(b.obs, mask, noise)
+        tau_obs = attrib if use_attribution else self.ops.overlay(b.obs, self.images.next(), cfg.overlay_alpha)
+        return b.extend(SMGBatch, tau_obs=tau_obs, attrib=attrib, noise=noise, z_obs=z_obs)
 
-        metrics = self.update_critic(obs, action, b["reward"], next_obs, b["not_done"], tau_obs, z_obs)
-        if step % cfg.actor_update_freq == 0:
-            metrics.update(self.update_actor_and_alpha(obs))
-        if step % cfg.critic_target_update_freq == 0:
-            self.soft_update_targets()
-        if aux_step:
-            metrics.update(self.update_aux(obs, action, next_obs, attrib, noise, tau_obs, step))
-        return metrics
+    def critic_views(self, b: SMGBatch) -> list[torch.Tensor]:
+        return [b.tau_obs] if self.cfg.q_consistency_weight != 0 else []
 
-    def aux_losses(self, obs, action, next_obs, attrib, noise, tau_obs, step: int) -> dict[str, torch.Tensor]:
+    def critic_embeddings(self, b: SMGBatch, views: list[torch.Tensor]) -> torch.Tensor:
+        if b.z_obs is None:
+            return super().critic_embeddings(b, views)
+        return torch.cat([b.z_obs, self.critic.encoder(torch.cat(views))]) if views else b.z_obs
+
+    def critic_losses(self, b: SMGBatch, q1, q2, target) -> dict[str, tuple]:
+        """TD loss plus λ_qc · [MSE(Q1(τo), sg Q1(o)) + MSE(Q2(τo), sg Q2(o))] (both heads, as the code;
+        the paper's Eq. 8 shows one)."""
+        terms = super().critic_losses(b, q1, q2, target)
+        if len(q1) > 1:
+            terms["q_consistency"] = (self.cfg.q_consistency_weight, L.q_consistency(q1[1], q2[1], q1[0], q2[0]))
+        return terms
+
+    def aux_losses(self, b: SMGBatch, step: int) -> dict[str, torch.Tensor]:
         """The unweighted terms of L_aux; forward passes shared wherever a module sees the same input."""
-        cfg, p, B = self.cfg, self.predictor, obs.shape[0]
+        cfg, p, B = self.cfg, self.predictor, b.obs.shape[0]
+        obs = b.obs
         need_fore, need_action, need_back = cfg.fore_weight != 0, cfg.action_weight != 0, cfg.back_weight != 0
         # The critic encoder once over every input it sees in this step: o, τo, o′.
-        enc_in = [obs] + ([tau_obs] if need_fore else []) + ([next_obs] if need_action else [])
+        enc_in = [obs] + ([b.tau_obs] if need_fore else []) + ([b.next_obs] if need_action else [])
         z = p.fore_encoder(torch.cat(enc_in)).split(B)
         # The fore decoder once over o and τo; the back branch once over o and τ_attr(o).
         fore, mask = p.fore(torch.cat([z[0], z[1]]) if need_fore else z[0])
-        back = p.back(torch.cat([obs, attrib]) if need_back else obs)
+        back = p.back(torch.cat([obs, b.attrib]) if need_back else obs)
         # split, not slicing: one backward that concatenates the pieces' gradients, instead of a
         # zero-filled full-size gradient per slice that are then summed (~0.2 s per step at batch 64).
         (fore_o, *fore_t), (mask_o, *mask_t), (back_o, *back_a) = fore.split(B), mask.split(B), back.split(B)
@@ -145,17 +181,17 @@ class SMGAgent(SACAgent):
             # Upstream adds it only when step > 1000, i.e. after the initial update burst.
             terms["mask"] = mask_loss if step > cfg.mask_warmup else mask_loss.detach() * 0
         if need_back:
-            terms["back"] = L.background(back_a[0], noise)
+            terms["back"] = L.background(back_a[0], b.noise)
         if need_action:
-            terms["action"] = L.inverse_dynamics(p.inverse_dynamics(z[0], z[-1]), action)
+            terms["action"] = L.inverse_dynamics(p.inverse_dynamics(z[0], z[-1]), b.action)
         if need_fore:
             terms["fore"] = L.fore_consistency(fore_t[0], mask_t[0], fore_o, mask_o)
         return terms
 
-    def update_aux(self, obs, action, next_obs, attrib, noise, tau_obs, step: int) -> dict:
+    def update_aux(self, b: SMGBatch, replay, step: int) -> dict:
         cfg = self.cfg
         with self.autocast():
-            losses = self.aux_losses(obs, action, next_obs, attrib, noise, tau_obs, step)
+            losses = self.aux_losses(b, step)
         weights = {"recon": cfg.recon_weight, "mask": cfg.mask_weight, "back": cfg.back_weight,
                    "action": cfg.action_weight, "fore": cfg.fore_weight}
         total = sum(weights[k] * v for k, v in losses.items())
@@ -167,6 +203,12 @@ class SMGAgent(SACAgent):
         metrics["aux/loss"] = total.detach()
         metrics["aux/grad_norm"] = grad_norm.detach()
         return metrics
+
+    def modules(self) -> dict:
+        return {**super().modules(), "predictor": self.predictor}
+
+    def optimizers(self) -> dict:
+        return {**super().optimizers(), "aux_opt": self.aux_opt}
 
     # ---- explanations (visualize, eval pictures) ------------------------------------------------
 
@@ -184,20 +226,3 @@ class SMGAgent(SACAgent):
         if noise is not None:
             out["attribution"] = ops.attribution_augment(x, m, torch.as_tensor(noise, device=self.device))
         return out
-
-    # ---- checkpointing -------------------------------------------------------------------------
-
-    def modules(self) -> dict:
-        return {**super().modules(), "predictor": self.predictor}
-
-    def optimizers(self) -> dict:
-        return {**super().optimizers(), "aux_opt": self.aux_opt}
-
-    def state_dict(self) -> dict:
-        state = super().state_dict()
-        state["rng"] = self.rng.getstate()
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.rng.setstate(state["rng"])

@@ -406,8 +406,18 @@ class OverlayImages:
                 im = im.transpose(Image.FLIP_LEFT_RIGHT)
             return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
 
-    def sample(self) -> np.ndarray:
+    def sample(self, n: int | None = None) -> np.ndarray:
+        """The next ``n`` images (default ``batch_size``)."""
+        n = self.batch_size if n is None else int(n)
         s = (self.image_size, self.image_size)
         if self._files is None:
-            return procedural_images(self._rng, self.batch_size, s)
-        return np.stack([self._transform(self._next_file()) for _ in range(self.batch_size)])
+            return procedural_images(self._rng, n, s)
+        return np.stack([self._transform(self._next_file()) for _ in range(n)])
+
+    def state_dict(self) -> dict:
+        """Where the stream is: its generator and the rest of the current shuffled order."""
+        return {"rng": self._rng.bit_generator.state, "order": [int(i) for i in self._order]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._rng.bit_generator.state = state["rng"]
+        self._order = list(state["order"])

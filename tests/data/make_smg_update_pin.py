@@ -1,4 +1,6 @@
 import sys
+# Runs against the API of the commit recorded in the output file (git checkout it to re-record);
+# the pinned test (tests/test_smg_update_pinned.py) replays the same inputs through the current API.
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 import math, subprocess
 import torch
