@@ -115,7 +115,12 @@ def download(group: str = "all", data_dir: str | os.PathLike | None = None, *, b
     """
     out = out or sys.stderr
     root = resolve_data_dir(data_dir)
-    base_url = check_base_url(base_url or os.environ.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL)
+    if base_url:
+        check_base_url(base_url)
+    elif os.environ.get(BASE_URL_ENV_VAR):
+        base_url = check_base_url(os.environ[BASE_URL_ENV_VAR], f"${BASE_URL_ENV_VAR}")
+    else:
+        base_url = DEFAULT_BASE_URL
     todo = list(manifest) if manifest is not None else entries(group)
     if only:
         patterns = list(only)

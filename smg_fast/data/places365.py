@@ -348,7 +348,12 @@ def install(data_dir: str | os.PathLike | None = None, *, subset: str = "full", 
     if per_class is not None:
         if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
             raise UsageError(f"--per-class must be a positive integer, got {per_class!r}")
-    base_url = check_base_url(base_url or os.environ.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL)
+    if base_url:
+        check_base_url(base_url)
+    elif os.environ.get(BASE_URL_ENV_VAR):
+        base_url = check_base_url(os.environ[BASE_URL_ENV_VAR], f"${BASE_URL_ENV_VAR}")
+    else:
+        base_url = DEFAULT_BASE_URL
 
     pdir = dataset_dir(data_dir)
     train = pdir / TRAIN_DIR

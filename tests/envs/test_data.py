@@ -187,6 +187,15 @@ def test_cli_usage_errors_are_one_line_with_status_2(argv, needle, tmp_path, cap
     assert not (tmp_path / "d").exists()  # found before anything is created
 
 
+def test_bad_mirror_url_in_the_environment_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SMG_FAST_DATA_URL", "raw.githubusercontent.com")
+    assert _exit_status(["robot", "--dir", str(tmp_path)]) == 2
+    assert "$SMG_FAST_DATA_URL 'raw.githubusercontent.com' is not a URL" in capsys.readouterr().err
+    monkeypatch.setenv("SMG_FAST_PLACES365_URL", "nowhere")
+    assert _exit_status(["places365", "--dir", str(tmp_path)]) == 2
+    assert "$SMG_FAST_PLACES365_URL 'nowhere' is not a URL" in capsys.readouterr().err
+
+
 def test_cli_runtime_errors_are_one_line_with_status_1(tmp_path, capsys):
     port = _closed_port()
     assert _exit_status(["dmcgb", "--dir", str(tmp_path / "d"), "--base-url", f"http://127.0.0.1:{port}"]) == 1
