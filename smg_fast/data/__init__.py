@@ -1,15 +1,19 @@
-"""Upstream data files (DMC-GB colours and videos, SMG robot assets): where they live and how to get them.
+"""Upstream data files (DMC-GB colours and videos, SMG robot assets, Places365 overlay images): where they
+live and how to get them.
 
 The files are never shipped in the package. ``smg-fast data download`` fetches them from their public
 repositories at pinned commits, verifies each against its git blob id (see :mod:`smg_fast.data.manifest`)
-and stores them in the data directory, resolved in this order:
+and stores them in the data directory; ``smg-fast data download places365`` installs Places365 images
+verified against the published MD5s (see :mod:`smg_fast.data.places365`). The data directory is resolved
+in this order:
 
 1. an explicit ``data_dir`` argument,
 2. the ``SMG_FAST_DATA`` environment variable,
 3. ``~/.cache/smg-fast``.
 
 Inside it the layout is the manifest's ``local`` names, e.g. ``dmcgb/color_hard.json`` or
-``dmcgb/video_hard/video7.mp4`` (the same layout as the project's shared reference folder).
+``dmcgb/video_hard/video7.mp4`` (the same layout as the project's shared reference folder), and
+``places365/places365_standard/train/<class>/*.jpg``.
 """
 from __future__ import annotations
 

@@ -1,32 +1,41 @@
-"""``smg-fast data download [dmcgb|robot|all] [--dir DIR]``: fetch, verify and store the upstream data.
+"""``smg-fast data download [dmcgb|robot|all|places365] [--dir DIR]``: fetch, verify and store data.
 
-Each file comes from ``<base url>/<repo>/<commit>/<path>`` (default base: raw.githubusercontent.com;
-override with ``--base-url`` or ``$SMG_FAST_DATA_URL``, e.g. for a mirror or the tests' local server) and
-must match its git blob id from the manifest, ``sha1(b"blob %d\\0" % size + content)``. A file that does not
-is refused: it is deleted and reported, and the command exits non-zero. Files already present and
-verified are skipped. Upstream's legacy torch pickles (``color_*.pt``) are kept next to their JSON
-conversion (``color_*.json``, the form the environments read).
+Each DMC-GB / robot file comes from ``<base url>/<repo>/<commit>/<path>`` (default base:
+raw.githubusercontent.com; override with ``--base-url`` or ``$SMG_FAST_DATA_URL``, e.g. for a mirror or the
+tests' local server) and must match its git blob id from the manifest, ``sha1(b"blob %d\\0" % size +
+content)``. Each file is downloaded into ``<name>.part`` and replaces the local copy only once verified. A
+download that does not verify is refused: it is deleted and reported, the command exits non-zero, and a
+verified local copy (``--force``) is kept. Files already present and verified are skipped. Upstream's
+legacy torch pickles (``color_*.pt``) are kept next to their JSON conversion (``color_*.json``, the form
+the environments read).
 
 Manifest entries whose reference copy is a local stand-in (``robot/texture/concrete.png``) or absent
 (DMC-GB ``video_easy/video{3,4,5,7}.mp4``) are fetched from upstream like the others; the downloader
 never writes a stand-in.
+
+``places365`` (not part of ``all``: 24 GB) installs the Places365-Standard overlay images; see
+:mod:`smg_fast.data.places365`.
+
+Errors are one line on stderr and an exit status: 2 for a bad argument, 1 for a failure (unreachable
+server, refused or missing files, unwritable data directory), 130 when interrupted; ``--debug`` shows the
+traceback of an unexpected error.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import hashlib
 import os
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import Iterable, NoReturn, TextIO
 
-from . import DOWNLOAD_COMMAND, resolve_data_dir
+from . import DOWNLOAD_COMMAND, ENV_VAR, resolve_data_dir
 from .colors import convert_color_pickle
+from .fetch import (DownloadError, LocalWriteError, RemoteFileError, TransferError, UnreachableError,
+                    UsageError, check_base_url, fetch, replace_file)
 from .manifest import GROUPS, ManifestEntry, entries
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
@@ -58,12 +67,14 @@ class VerificationError(Exception):
 class DownloadReport:
     fetched: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)   # bad checksum or size: deleted
+    refused: list[str] = field(default_factory=list)   # bad checksum or size: the download was deleted
+    kept: list[str] = field(default_factory=list)      # refused, but the verified local copy was kept
     failed: list[str] = field(default_factory=list)    # not retrievable (HTTP / network error)
+    error: str | None = None                           # why the run stopped early (unreachable, disk)
 
     @property
     def ok(self) -> bool:
-        return not (self.refused or self.failed)
+        return not (self.refused or self.failed or self.error)
 
 
 def _verify(path: Path, e: ManifestEntry) -> None:
@@ -75,34 +86,18 @@ def _verify(path: Path, e: ManifestEntry) -> None:
         raise VerificationError(f"git blob id {got}, expected {e.git_blob}")
 
 
-def _is_complete(root: Path, e: ManifestEntry) -> bool:
-    raw = root / e.download_name
-    if not raw.is_file():
+def _verified(path: Path, e: ManifestEntry) -> bool:
+    if not path.is_file():
         return False
     try:
-        _verify(raw, e)
-    except VerificationError:
+        _verify(path, e)
+    except (VerificationError, OSError):
         return False
-    return (root / e.local).is_file()
+    return True
 
 
-def _fetch(url: str, dest: Path, out: TextIO, label: str, timeout: float) -> int:
-    """Stream ``url`` into ``dest``; progress on ``out``. Returns the byte count."""
-    with urllib.request.urlopen(url, timeout=timeout) as resp, open(dest, "wb") as f:
-        total = resp.headers.get("Content-Length")
-        total = int(total) if total and total.isdigit() else None
-        done, last = 0, 0.0
-        for chunk in iter(lambda: resp.read(_CHUNK), b""):
-            f.write(chunk)
-            done += len(chunk)
-            now = time.monotonic()
-            if total and out.isatty() and now - last > 0.2:
-                out.write(f"\r  {label}: {done / 1e6:.1f}/{total / 1e6:.1f} MB")
-                out.flush()
-                last = now
-        if total and out.isatty():
-            out.write("\r")
-    return done
+def _is_complete(root: Path, e: ManifestEntry) -> bool:
+    return _verified(root / e.download_name, e) and (root / e.local).is_file()
 
 
 def download(group: str = "all", data_dir: str | os.PathLike | None = None, *, base_url: str | None = None,
@@ -112,14 +107,27 @@ def download(group: str = "all", data_dir: str | os.PathLike | None = None, *, b
 
     ``only``: glob patterns on the local names (e.g. ``"dmcgb/video_easy/*"``) to fetch a subset.
     ``manifest``: entries to use instead of the packaged table (tests).
+    ``force``: download files already present again; each replaces the local copy only once verified.
+
+    Raises UsageError for a malformed base URL or ``only`` patterns that match nothing. A server that
+    cannot be reached or a data directory that cannot be written stops the run after one line on
+    ``out`` (``report.error``); a missing or refused file is reported and the others are still fetched.
     """
     out = out or sys.stderr
     root = resolve_data_dir(data_dir)
-    base_url = base_url or os.environ.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL
+    if base_url:
+        check_base_url(base_url)
+    elif os.environ.get(BASE_URL_ENV_VAR):
+        base_url = check_base_url(os.environ[BASE_URL_ENV_VAR], f"${BASE_URL_ENV_VAR}")
+    else:
+        base_url = DEFAULT_BASE_URL
     todo = list(manifest) if manifest is not None else entries(group)
     if only:
         patterns = list(only)
         todo = [e for e in todo if any(fnmatch.fnmatch(e.local, p) for p in patterns)]
+        if not todo:
+            raise UsageError(f"--only {' '.join(map(repr, patterns))} matches no file of '{group}' (names look like "
+                             "'dmcgb/video_easy/video1.mp4' or 'robot/*.xml')")
     report = DownloadReport()
     out.write(f"smg-fast data: {len(todo)} file(s) of '{group}' into {root} (from {base_url})\n")
     for i, e in enumerate(todo, 1):
@@ -129,56 +137,147 @@ def download(group: str = "all", data_dir: str | os.PathLike | None = None, *, b
             report.skipped.append(e.local)
             out.write(f"{label}: present and verified\n")
             continue
-        raw.parent.mkdir(parents=True, exist_ok=True)
         part = raw.with_name(raw.name + ".part")
         try:
-            nbytes = _fetch(e.url(base_url), part, out, label, timeout)
+            try:
+                raw.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise LocalWriteError(f"cannot write to the data directory {root}: {err.strerror or err} "
+                                      f"(choose another with --dir or ${ENV_VAR})") from err
+            nbytes = fetch(e.url(base_url), part, out=out, label=label, timeout=timeout)
             _verify(part, e)
+            # Only a verified download replaces the local copy (a --force against a bad mirror keeps it).
+            replace_file(part, raw)
+            if e.converted:
+                try:
+                    convert_color_pickle(raw, root / e.local)
+                except OSError as err:
+                    raise LocalWriteError(f"cannot write {root / e.local}: {err.strerror or err}") from err
         except VerificationError as err:
             part.unlink(missing_ok=True)
-            raw.unlink(missing_ok=True)
             report.refused.append(e.local)
-            out.write(f"{label}: REFUSED and deleted ({err})\n")
+            if _verified(raw, e):
+                report.kept.append(e.local)
+                out.write(f"{label}: REFUSED the download ({err}); the verified local copy is kept\n")
+            else:
+                with contextlib.suppress(OSError):
+                    raw.unlink(missing_ok=True)
+                out.write(f"{label}: REFUSED and deleted ({err})\n")
             continue
-        except (urllib.error.URLError, OSError, TimeoutError) as err:
+        except (RemoteFileError, TransferError) as err:
             part.unlink(missing_ok=True)
             report.failed.append(e.local)
             note = " (the reference folder holds only a local stand-in for it)" if e.stand_in else ""
-            out.write(f"{label}: FAILED to fetch {e.url(base_url)}: {err}{note}\n")
+            out.write(f"{label}: FAILED: {err}{note}\n")
             continue
-        os.replace(part, raw)
-        if e.converted:
-            convert_color_pickle(raw, root / e.local)
+        except (UnreachableError, LocalWriteError) as err:
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)
+            report.failed += [x.local for x in todo[i - 1:]]
+            report.error = str(err)
+            hint = (f"; check the network, --base-url or ${BASE_URL_ENV_VAR}"
+                    if isinstance(err, UnreachableError) else "")
+            out.write(f"{DOWNLOAD_COMMAND}: error: {err}{hint} ({len(todo) - i + 1} file(s) not fetched)\n")
+            return report
         report.fetched.append(e.local)
         out.write(f"{label}: {nbytes / 1e6:.2f} MB, verified\n")
     out.write(f"done: {len(report.fetched)} fetched, {len(report.skipped)} already present, "
               f"{len(report.refused)} refused, {len(report.failed)} failed\n")
     if not report.ok:
-        out.write(f"some files are missing; re-run `{DOWNLOAD_COMMAND} {group}` to retry\n")
+        out.write(f"some files are missing or were refused; re-run `{DOWNLOAD_COMMAND} {group}` to retry\n")
     return report
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors on one line (not the multi-line usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+PLACES_ONLY = ("subset", "per_class", "keep_archive")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def build_parser(prog: str = f"{DOWNLOAD_COMMAND}") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Fetch the upstream data files (DMC-GB colours and "
-                                "videos, SMG robot assets), verify their git blob ids and store them.")
-    p.add_argument("group", nargs="?", default="all", choices=GROUPS + ("all",),
-                   help="which files (default: all)")
+    from . import places365
+
+    p = _Parser(prog=prog, description="Fetch the upstream data files (DMC-GB colours and videos, SMG robot "
+                "assets: git blob ids verified; Places365 overlay images: MD5s verified) and store them.")
+    p.add_argument("group", nargs="?", default="all", choices=GROUPS + ("all", places365.GROUP),
+                   help="which files (default: all = dmcgb and robot; places365 is separate: 24 GB, or "
+                        "501 MB with --subset val)")
     p.add_argument("--dir", dest="data_dir", default=None,
                    help="data directory (default: $SMG_FAST_DATA or ~/.cache/smg-fast)")
     p.add_argument("--base-url", default=None,
-                   help=f"where <repo>/<commit>/<path> is served (default: ${BASE_URL_ENV_VAR} or "
-                        f"{DEFAULT_BASE_URL})")
+                   help=f"dmcgb/robot: where <repo>/<commit>/<path> is served (default: ${BASE_URL_ENV_VAR} or "
+                        f"{DEFAULT_BASE_URL}); places365: where the archives are (default: "
+                        f"${places365.BASE_URL_ENV_VAR} or {places365.DEFAULT_BASE_URL})")
     p.add_argument("--only", action="append", metavar="GLOB",
-                   help="fetch only local names matching GLOB (repeatable), e.g. 'dmcgb/color_*'")
-    p.add_argument("--force", action="store_true", help="re-download files already present")
+                   help="dmcgb/robot: fetch only local names matching GLOB (repeatable), e.g. 'dmcgb/color_*'")
+    p.add_argument("--force", action="store_true",
+                   help="download again what is present; the local copy is replaced only once the new one "
+                        "is verified")
+    g = p.add_argument_group("places365")
+    g.add_argument("--subset", choices=places365.SUBSETS, default=None,
+                   help="full: the 1,803,460 train images upstream reads (24 GB download, the default); "
+                        "val: the 36,500 validation images, 100 per class (501 MB)")
+    g.add_argument("--per-class", type=_positive_int, default=None, metavar="N",
+                   help="keep a deterministic N images per class (saves disk; the archive is still "
+                        "downloaded whole)")
+    g.add_argument("--keep-archive", action="store_true", help="keep the downloaded archives after extraction")
+    p.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
     return p
 
 
+def _fail(prog: str, message: str, code: int) -> int:
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``smg-fast data download``; ``argv`` holds the arguments after ``download``."""
-    args = build_parser().parse_args(argv)
-    report = download(args.group, args.data_dir, base_url=args.base_url, only=args.only, force=args.force)
-    return 0 if report.ok else 1
+    """Entry point of ``smg-fast data download``; ``argv`` holds the arguments after ``download``.
+
+    Returns the exit status: 0 done, 1 failed (the reason on one line), 2 bad arguments, 130 interrupted.
+    """
+    from . import places365
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = parser.prog
+    try:
+        if args.group == places365.GROUP:
+            if args.only:
+                raise UsageError("--only applies to dmcgb/robot files; for places365 use --subset / --per-class")
+            places365.install(args.data_dir, subset=args.subset or "full", per_class=args.per_class,
+                              base_url=args.base_url, force=args.force, keep_archive=args.keep_archive)
+            return 0
+        given = [f"--{name.replace('_', '-')}" for name in PLACES_ONLY if getattr(args, name) not in (None, False)]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise UsageError(f"{', '.join(given)} only {verb} to `{DOWNLOAD_COMMAND} {places365.GROUP}`")
+        report = download(args.group, args.data_dir, base_url=args.base_url, only=args.only, force=args.force)
+        return 0 if report.ok else 1
+    except UsageError as err:
+        return _fail(prog, f"{err} (see --help)", 2)
+    except DownloadError as err:
+        return _fail(prog, str(err), 1)
+    except KeyboardInterrupt:
+        return _fail(prog, "interrupted; run the same command again to continue (partial downloads resume)",
+                     130)
+    except Exception as err:  # an unexpected failure: one line unless --debug
+        if args.debug:
+            raise
+        return _fail(prog, f"unexpected {type(err).__name__}: {err} (re-run with --debug for the traceback)", 1)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ Sources (``background_source`` of :func:`smg_fast.envs.make`):
   noise): deterministic, offline, for smoke tests and augmentation when no data is present.
 * ``"folder:PATH"``: the video files in PATH (natural sort order), same sequence rule.
 
-:class:`OverlayImages` supplies images for DMC-GB's random overlay (``folder:PATH`` of images, e.g. a
-Places365 directory, or ``procedural``), with upstream's RandomResizedCrop + horizontal flip pipeline.
+:class:`OverlayImages` supplies images for DMC-GB's random overlay (``places365``: the Places365-Standard
+images installed by ``smg-fast data download places365``, as upstream uses them; ``folder:PATH`` of images;
+or ``procedural``), with upstream's RandomResizedCrop + horizontal flip pipeline.
 """
 from __future__ import annotations
 
@@ -357,42 +358,93 @@ def random_resized_crop_box(rng: np.random.Generator, width: int, height: int,
     return (width - w) // 2, (height - h) // 2, w, h
 
 
+def _overlay_folder(source: str) -> Path:
+    """The folder of a ``folder:PATH`` source: ``PATH/places365_standard/train`` if present (as upstream)."""
+    root = Path(source[len("folder:"):]).expanduser()
+    places = root / "places365_standard" / "train"
+    return places if places.is_dir() else root
+
+
+def _unknown_overlay_source(source) -> ValueError:
+    return ValueError(f"unknown overlay source {source!r}: use 'places365', 'folder:PATH' or 'procedural'")
+
+
+def check_overlay_source(source: str, data_dir: str | os.PathLike | None = None) -> None:
+    """Raise what ``OverlayImages(source)`` would (ValueError, FileNotFoundError / MissingDataError naming
+    the download command), without listing the images: a cheap check of a command-line value before any
+    work starts."""
+    if source == "procedural":
+        return
+    if source == "places365":
+        from smg_fast.data import places365
+
+        train = places365.train_dir(data_dir)
+        if not any(train.iterdir()):
+            raise FileNotFoundError(f"{train} is empty; run `{DOWNLOAD_COMMAND} places365 --force` to "
+                                    "reinstall the images")
+        return
+    if isinstance(source, str) and source.startswith("folder:"):
+        root = _overlay_folder(source)
+        if not root.is_dir():
+            raise FileNotFoundError(f"overlay folder {root} does not exist")
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.rglob("*")):
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+        return
+    raise _unknown_overlay_source(source)
+
+
 class OverlayImages:
     """Batches of overlay images, uint8 ``[batch_size, 3, S, S]``, for random-overlay augmentation.
 
-    ``source``: ``"folder:PATH"`` (images under PATH, searched recursively; a Places365 layout
-    ``PATH/places365_standard/train`` is used when present, as upstream does; an empty folder is an
-    error, not upstream's silent fallback) or ``"procedural"``.
+    ``source``:
 
-    Folder images go through upstream's pipeline: RandomResizedCrop(S, scale 0.08-1, ratio 3/4-4/3,
-    bilinear), RandomHorizontalFlip(0.5). Images are drawn without replacement in a seeded shuffled
-    order, reshuffled when exhausted (upstream restarts its DataLoader iterator the same way).
-    Convert with ``torch.from_numpy(x).float() / 255`` for upstream's ToTensor scale.
+    * ``"places365"``: ``<data dir>/places365/places365_standard/train`` (the data directory of
+      :func:`smg_fast.data.resolve_data_dir`, or ``data_dir``), installed by ``smg-fast data download
+      places365``: the folder upstream's ImageFolder reads. Absent, a MissingDataError names the command.
+    * ``"folder:PATH"``: images under PATH, searched recursively; a Places365 layout
+      ``PATH/places365_standard/train`` is used when present, as upstream does; an empty folder is an
+      error, not upstream's silent fallback.
+    * ``"procedural"``: generated textures (offline; not the paper's overlay distribution).
+
+    Images go through upstream's pipeline: RandomResizedCrop(S, scale 0.08-1, ratio 3/4-4/3, bilinear),
+    RandomHorizontalFlip(0.5). They are drawn without replacement in a seeded shuffled order, reshuffled
+    when exhausted (upstream restarts its DataLoader iterator the same way). Convert with
+    ``torch.from_numpy(x).float() / 255`` for upstream's ToTensor scale.
     """
 
-    def __init__(self, source: str, batch_size: int, image_size: int = 84, seed: int = 0):
+    def __init__(self, source: str, batch_size: int, image_size: int = 84, seed: int = 0,
+                 data_dir: str | os.PathLike | None = None):
         self.batch_size, self.image_size = int(batch_size), int(image_size)
+        self.source = source
         self._rng = np.random.default_rng(seed)
+        self._root: Path | None = None
         if source == "procedural":
             self._files = None
-        elif source.startswith("folder:"):
-            root = Path(source[len("folder:"):]).expanduser()
-            places = root / "places365_standard" / "train"
-            root = places if places.is_dir() else root
+        elif source == "places365":
+            from smg_fast.data import places365
+
+            # Relative paths as one bytes array: 1.8 M of them as Path objects would take ~0.5 GB.
+            self._root, self._files = places365.image_index(data_dir)
+        elif isinstance(source, str) and source.startswith("folder:"):
+            root = _overlay_folder(source)
             self._files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._files:
                 raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
         else:
-            raise ValueError(f"unknown overlay source {source!r}: use 'folder:PATH' or 'procedural'")
-        self._order: list[int] = []
+            raise _unknown_overlay_source(source)
+        self._order = np.empty(0, dtype=np.int64)
+        self._left = 0
 
     def __len__(self) -> int:
         return len(self._files) if self._files is not None else 0
 
     def _next_file(self) -> Path:
-        if not self._order:
-            self._order = list(self._rng.permutation(len(self._files)))
-        return self._files[self._order.pop()]
+        if not self._left:
+            self._order = self._rng.permutation(len(self._files))
+            self._left = len(self._order)
+        self._left -= 1  # taken from the end, as list.pop() did
+        f = self._files[int(self._order[self._left])]
+        return self._root / f.decode() if self._root is not None else f
 
     def _transform(self, path: Path) -> np.ndarray:
         from PIL import Image

@@ -139,3 +139,95 @@ def test_restricted_unpickler_refuses_code():
         colors_from_legacy_pickle(blob)
     with pytest.raises(pickle.UnpicklingError):
         colors_from_legacy_pickle(pickle.dumps([1, 2, 3]))
+
+
+def test_force_keeps_the_verified_copy_when_the_mirror_serves_bad_bytes(server, shared_data, tmp_path):
+    root, url = server
+    e = manifest.entry("robot/reach.xml")
+    good = (shared_data / e.local).read_bytes()
+    _serve(root, e, good)
+    dest = tmp_path / "data"
+    assert download(manifest=[e], data_dir=dest, base_url=url, out=io.StringIO()).fetched == [e.local]
+
+    _serve(root, e, good.replace(b"<", b"[", 1))  # the mirror now serves bad bytes
+    out = io.StringIO()
+    report = download(manifest=[e], data_dir=dest, base_url=url, force=True, out=out)
+    assert report.refused == [e.local] and report.kept == [e.local] and not report.ok
+    assert (dest / e.local).read_bytes() == good  # the verified copy survived the --force
+    assert "the verified local copy is kept" in out.getvalue()
+    assert not list(dest.rglob("*.part"))
+
+    # A mirror serving good bytes: --force downloads again and replaces the copy.
+    _serve(root, e, good)
+    report = download(manifest=[e], data_dir=dest, base_url=url, force=True, out=io.StringIO())
+    assert report.fetched == [e.local] and report.ok and (dest / e.local).read_bytes() == good
+
+
+def _exit_status(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        return exc.code
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--base-url", "notaurl"], "--base-url 'notaurl' is not a URL"),
+    (["robot", "--base-url", "http://"], "--base-url 'http://' is not a URL"),
+    (["--base-url", "ftp://example.org"], "is not a URL"),
+    (["--base-url", "http://example.org:99999"], "has an invalid port"),
+    (["everything"], "invalid choice: 'everything'"),
+    (["robot", "--only", "robot/nothing*"], "--only 'robot/nothing*' matches no file of 'robot'"),
+    (["dmcgb", "--per-class", "3", "--keep-archive"], "--per-class, --keep-archive only apply to"),
+    (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+])
+def test_cli_usage_errors_are_one_line_with_status_2(argv, needle, tmp_path, capsys):
+    assert _exit_status(argv + ["--dir", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and err.startswith("smg-fast data download: error:")
+    assert not (tmp_path / "d").exists()  # found before anything is created
+
+
+def test_bad_mirror_url_in_the_environment_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SMG_FAST_DATA_URL", "raw.githubusercontent.com")
+    assert _exit_status(["robot", "--dir", str(tmp_path)]) == 2
+    assert "$SMG_FAST_DATA_URL 'raw.githubusercontent.com' is not a URL" in capsys.readouterr().err
+    monkeypatch.setenv("SMG_FAST_PLACES365_URL", "nowhere")
+    assert _exit_status(["places365", "--dir", str(tmp_path)]) == 2
+    assert "$SMG_FAST_PLACES365_URL 'nowhere' is not a URL" in capsys.readouterr().err
+
+
+def test_cli_runtime_errors_are_one_line_with_status_1(tmp_path, capsys):
+    port = _closed_port()
+    assert _exit_status(["dmcgb", "--dir", str(tmp_path / "d"), "--base-url", f"http://127.0.0.1:{port}"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    # the header, then one error for the whole run (not one per file)
+    assert len(lines) == 2 and lines[1].startswith(f"smg-fast data download: error: cannot reach 127.0.0.1:{port}")
+    assert "112 file(s) not fetched" in lines[1]
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert _exit_status(["robot", "--dir", str(blocker / "sub"), "--base-url", f"http://127.0.0.1:{port}"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and f"cannot write to the data directory {blocker / 'sub'}" in lines[1]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, never listening: connections to it are refused
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cli_errors_through_the_installed_command_show_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    unreachable = f"http://127.0.0.1:{_closed_port()}"
+    for argv, status in ((["--base-url", "notaurl"], 2), (["places365", "--base-url", unreachable], 1)):
+        proc = subprocess.run([sys.executable, "-m", "smg_fast.cli", "data", "download", "--dir", str(tmp_path),
+                               *argv], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == status, proc.stderr
+        assert "Traceback" not in proc.stderr
+        errors = [l for l in proc.stderr.splitlines() if "error:" in l]
+        assert len(errors) == 1 and len(errors[0]) < 300, proc.stderr
