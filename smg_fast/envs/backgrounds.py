@@ -434,12 +434,14 @@ class OverlayImages:
             raise _unknown_overlay_source(source)
         self._order = np.empty(0, dtype=np.int64)
         self._left = 0
+        self._order_rng_state = None  # the generator's state when the current order was drawn
 
     def __len__(self) -> int:
         return len(self._files) if self._files is not None else 0
 
     def _next_file(self) -> Path:
         if not self._left:
+            self._order_rng_state = self._rng.bit_generator.state
             self._order = self._rng.permutation(len(self._files))
             self._left = len(self._order)
         self._left -= 1  # taken from the end, as list.pop() did
@@ -467,9 +469,15 @@ class OverlayImages:
         return np.stack([self._transform(self._next_file()) for _ in range(n)])
 
     def state_dict(self) -> dict:
-        """Where the stream is: its generator and the rest of the current shuffled order."""
-        return {"rng": self._rng.bit_generator.state, "order": [int(i) for i in self._order]}
+        """Where the stream is: its generator, and the current shuffled order as the generator state it was
+        drawn from (a few hundred bytes instead of the 1.8 M indices of Places365) and how much of it is left."""
+        return {"rng": self._rng.bit_generator.state, "order_rng": self._order_rng_state, "left": self._left}
 
     def load_state_dict(self, state: dict) -> None:
         self._rng.bit_generator.state = state["rng"]
-        self._order = list(state["order"])
+        self._order_rng_state, self._left = state["order_rng"], int(state["left"])
+        self._order = np.empty(0, dtype=np.int64)
+        if self._order_rng_state is not None and self._files is not None:
+            rng = np.random.default_rng()
+            rng.bit_generator.state = self._order_rng_state
+            self._order = rng.permutation(len(self._files))

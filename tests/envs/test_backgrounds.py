@@ -108,3 +108,23 @@ def test_procedural_overlay_images():
     assert a.shape == (4, 3, 84, 84) and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a[0], a[1])
+
+
+def test_overlay_stream_state_resumes_mid_order(tmp_path):
+    """A restored stream continues exactly: same images, same crops and flips, mid-way through its
+    shuffled order and across the reshuffle."""
+    from PIL import Image
+
+    from smg_fast.envs.backgrounds import OverlayImages
+
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / f"img{i}.png")
+    a = OverlayImages(f"folder:{tmp_path}", 2, 16, seed=3)
+    a.sample()
+    state = a.state_dict()
+    want = [a.sample() for _ in range(4)]  # 8 images: the rest of this order and part of the next
+    b = OverlayImages(f"folder:{tmp_path}", 2, 16, seed=99)
+    b.load_state_dict(state)
+    got = [b.sample() for _ in range(4)]
+    assert all(np.array_equal(x, y) for x, y in zip(got, want))
