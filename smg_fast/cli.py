@@ -55,39 +55,59 @@ def _train(args: argparse.Namespace) -> int:
     if args.eval_modes:
         overrides["eval_modes"] = _modes(args.eval_modes, args.task or "walker-walk")
     if args.resume:
-        run_dir = Path(args.resume)
-        saved = read_config(run_dir)
-        overrides.update(_settings(args.set, saved.algo))
-        given = {k: v for k, v in overrides.items() if v is not None}
-        if args.task is not None:
-            given["task"] = args.task
-        if args.algo is not None:
-            given["algo"] = args.algo
-        have = saved.to_dict()
-        have["eval_modes"] = tuple(have["eval_modes"])
-        clash = {k: (have[k], v) for k, v in given.items() if k != "device" and have.get(k) != v}
-        if clash:
-            lines = ", ".join(f"{k}: run has {a!r}, command line says {b!r}" for k, (a, b) in clash.items())
-            raise SystemExit(f"--resume {run_dir}: the command line disagrees with the run's config ({lines})")
-        if args.device:
-            saved.device = args.device
-        saved.run_dir = str(run_dir)
-        cfg = saved
+        cfg = _resume_config(args, overrides)
     else:
+        from smg_fast.rundir import check_fresh
+
         task = args.task or "walker-walk"
         overrides.update(_settings(args.set, args.algo or "smg"))
-        cfg = make_config(task, args.algo or "smg", args.preset, **overrides)
-        cfg.run_dir = args.run_dir or str(Path("runs") / f"{task}_{cfg.algo}_{args.preset}_seed{cfg.seed}")
-        if (Path(cfg.run_dir) / "checkpoint.pt").exists():
-            raise SystemExit(f"{cfg.run_dir} already holds a run: continue it with --resume {cfg.run_dir} "
-                             "or choose another --run-dir")
+        preset = args.preset or "paper"
+        cfg = make_config(task, args.algo or "smg", preset, **overrides)
+        cfg.run_dir = args.run_dir or str(Path("runs") / f"{task}_{cfg.algo}_{preset}_seed{cfg.seed}")
+        check_fresh(Path(cfg.run_dir))
     try:
-        run_dir = train(cfg, resume=bool(args.resume), progress=not args.no_progress)
+        run_dir = train(cfg, resume=bool(args.resume), progress=not args.no_progress,
+                        previous_checkpoint=args.previous_checkpoint)
     except TrainingStopped as e:
         print(e, file=sys.stderr)
         return 128 + e.signum
     print(f"run directory: {run_dir}")
     return _report(run_dir, cfg, pictures=not args.no_pictures)
+
+
+def _resume_config(args: argparse.Namespace, overrides: dict):
+    """The saved config of ``--resume RUN``. Flags that would change the run are errors unless they repeat
+    the saved value; ``--steps N`` extends (or shortens, not below the checkpoint) the run's budget;
+    ``--device`` may move it."""
+    from smg_fast.checkpoint import read_config
+    from smg_fast.rundir import check_resumable
+
+    run_dir = Path(args.resume)
+    check_resumable(run_dir)
+    for flag, value in (("--preset", args.preset), ("--run-dir", args.run_dir)):
+        if value is not None:
+            raise SystemExit(f"--resume {run_dir}: {flag} cannot apply to a run that exists (it keeps its "
+                             "directory and settings); drop it")
+    saved = read_config(run_dir)
+    overrides.update(_settings(args.set, saved.algo))
+    given = {k: v for k, v in overrides.items() if v is not None and k not in ("device", "train_steps")}
+    if args.task is not None:
+        given["task"] = args.task
+    if args.algo is not None:
+        given["algo"] = args.algo
+    have = saved.to_dict()
+    have["eval_modes"] = tuple(have["eval_modes"])
+    clash = {k: (have.get(k), v) for k, v in given.items() if have.get(k) != v}
+    if clash:
+        lines = ", ".join(f"{k}: run has {a!r}, command line says {b!r}" for k, (a, b) in clash.items())
+        raise SystemExit(f"--resume {run_dir}: the command line disagrees with the run's config ({lines}); "
+                         "with --resume only --steps (to extend the run) and --device may change")
+    if args.device:
+        saved.device = args.device
+    if args.steps is not None:
+        saved.train_steps = args.steps
+    saved.run_dir = str(run_dir)
+    return saved
 
 
 def _report(run_dir: Path, cfg, pictures: bool = True) -> int:
@@ -199,13 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--algo", default=None, choices=ALGOS, help="default smg")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--steps", type=int, default=None, help="agent steps (default: the paper's per task)")
-    t.add_argument("--preset", default="paper", choices=["paper", "quick"],
-                   help="paper: Table 5; quick: a reduced CPU configuration that runs in minutes")
+    t.add_argument("--preset", default=None, choices=["paper", "quick"],
+                   help="paper (default): Table 5; quick: a reduced CPU configuration that runs in minutes")
     t.add_argument("--device", default=None, help="cpu or cuda (default cpu)")
     t.add_argument("--precision", default=None, choices=["fp32", "bf16"],
                    help="fp32 (default, the paper's) or bf16: forward passes under bfloat16 autocast")
     t.add_argument("--run-dir", default=None, help="default runs/<task>_<algo>_<preset>_seed<seed>")
-    t.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
+    t.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue an interrupted run; with --steps N, extend a finished one to N steps")
+    t.add_argument("--previous-checkpoint", action="store_true",
+                   help="with --resume: load the checkpoint before the last (when the last is damaged)")
     t.add_argument("--checkpoint-every", type=int, default=None, help="agent steps between checkpoints")
     t.add_argument("--eval-freq", type=int, default=None)
     t.add_argument("--eval-episodes", type=int, default=None)
@@ -271,7 +294,14 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(download.main(argv[2:]))
     args = build_parser().parse_args(argv)
-    code = args.func(args)
+    from smg_fast.checkpoint import CheckpointError
+    from smg_fast.rundir import RunDirError
+
+    try:
+        code = args.func(args)
+    except (RunDirError, CheckpointError) as e:
+        print(f"smg-fast: {e}", file=sys.stderr)
+        sys.exit(1)
     if code:
         sys.exit(code)
 

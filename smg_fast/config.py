@@ -35,6 +35,7 @@ class RunConfig:
     # replay and updates (upstream: 1000 random steps, then a burst of init_steps updates, then one update
     # per step; replay capacity = train_steps there, 500k in Table 5)
     replay_capacity: int = 500_000
+    replay_storage: str = "memory"  # "mmap": frames in a memory-mapped file in the run directory (CPU)
     init_steps: int = 1000
     burst_updates: int | None = None  # updates at step init_steps; upstream: init_steps (None)
     updates_per_step: float = 1.0  # quick preset: < 1 updates every 1/x steps

@@ -32,7 +32,15 @@ def available_memory(device: torch.device) -> int:
     return 1 << 62  # unknown platform: do not block
 
 
+STORAGES = ("memory", "mmap")
+
+
 class ReplayBuffer:
+    """``storage="memory"``: frames in memory on ``device``. ``storage="mmap"``: frames in a memory-mapped
+    file ``path`` (CPU only; for capacities beyond memory: the page cache keeps what fits), sampled by the
+    same gather kernel. Either way a checkpoint saves only what was added since the previous one
+    (:meth:`export_range`, :meth:`import_range`)."""
+
     def __init__(
         self,
         capacity: int,
@@ -43,6 +51,8 @@ class ReplayBuffer:
         pad: int = 4,
         device: str | torch.device = "cpu",
         seed: int = 0,
+        storage: str = "memory",
+        path: str | None = None,
     ):
         if capacity < frame_stack + 1:
             raise ValueError(f"capacity must be at least frame_stack + 1 = {frame_stack + 1}, got {capacity}")
@@ -51,7 +61,13 @@ class ReplayBuffer:
         self.capacity, self.frame_shape, self.action_dim = int(capacity), tuple(frame_shape), int(action_dim)
         self.frame_stack, self.pad = int(frame_stack), int(pad)
         self.device = torch.device(device)
-        need = self.nbytes(capacity, frame_shape, action_dim)
+        if storage not in STORAGES:
+            raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+        if storage == "mmap" and (self.device.type != "cpu" or not path):
+            raise ValueError("storage='mmap' keeps frames in a file on the CPU: it needs device='cpu' and a path")
+        self.storage = storage
+        frame_bytes = capacity * int(np.prod(frame_shape))
+        need = self.nbytes(capacity, frame_shape, action_dim) - (frame_bytes if storage == "mmap" else 0)
         free = available_memory(self.device)
         if need > 0.9 * free:
             raise MemoryError(
@@ -60,7 +76,11 @@ class ReplayBuffer:
                 "lower the capacity (--replay-capacity) or use another device"
             )
         c, dev = self.capacity, self.device
-        self.frames = torch.empty((c, *frame_shape), dtype=torch.uint8, device=dev)
+        if storage == "mmap":
+            mapped = np.memmap(path, dtype=np.uint8, mode="w+", shape=(c, *frame_shape))
+            self.frames = torch.from_numpy(mapped)  # shares the mapping: writes go to the file
+        else:
+            self.frames = torch.empty((c, *frame_shape), dtype=torch.uint8, device=dev)
         self.frame_pos = torch.zeros(c, dtype=torch.long, device=dev)  # position in episode
         self.next_slot = torch.zeros(c, dtype=torch.long, device=dev)  # per transition
         self.action = torch.zeros((c, action_dim), dtype=torch.float32, device=dev)
@@ -157,7 +177,63 @@ class ReplayBuffer:
             "index": idx,
         }
 
-    # ---- checkpointing ---------------------------------------------------------------------------
+    # ---- incremental checkpoints ------------------------------------------------------------------
+
+    def small_state(self) -> dict:
+        """Everything but the per-frame and per-transition records: counters, the episode position and the
+        sampling generator (a few hundred bytes)."""
+        return {
+            "capacity": self.capacity, "frame_shape": self.frame_shape, "action_dim": self.action_dim,
+            "frame_stack": self.frame_stack, "frames_added": self.frames_added,
+            "transitions_added": self.transitions_added, "first_valid": self.first_valid, "pos": self._pos,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_small_state(self, state: dict) -> None:
+        for key in ("capacity", "frame_shape", "action_dim", "frame_stack"):
+            if tuple(np.atleast_1d(state[key])) != tuple(np.atleast_1d(getattr(self, key))):
+                raise ValueError(f"replay checkpoint has {key}={state[key]}, this buffer {getattr(self, key)}")
+        self.frames_added, self.transitions_added = state["frames_added"], state["transitions_added"]
+        self.first_valid, self._pos = state["first_valid"], state["pos"]
+        self.generator.set_state(state["generator"])
+
+    def _ring(self, first: int, last: int) -> torch.Tensor:
+        return torch.arange(first, last, device=self.device) % self.capacity
+
+    def export_range(self, frames_from: int, transitions_from: int) -> dict:
+        """Host copies of the records added since the absolute counters ``frames_from`` /
+        ``transitions_from`` (at most a ring's worth: older ones were overwritten and are not needed)."""
+        f0 = max(frames_from, self.frames_added - self.capacity)
+        t0 = max(transitions_from, self.transitions_added - self.capacity)
+        fr, tr = self._ring(f0, self.frames_added), self._ring(t0, self.transitions_added)
+        t_cpu = tr.cpu().numpy()
+        return {
+            "frames_from": f0, "frames_to": self.frames_added,
+            "transitions_from": t0, "transitions_to": self.transitions_added,
+            "frames": self.frames[fr].cpu(),
+            "frame_pos": self.frame_pos[fr].cpu(),
+            "next_slot": self.next_slot[tr].cpu(), "action": self.action[tr].cpu(),
+            "reward": self.reward[tr].cpu(), "not_done": self.not_done[tr].cpu(),
+            "oldest_needed": torch.from_numpy(self._oldest_needed[t_cpu].copy()),
+        }
+
+    def import_range(self, seg: dict) -> None:
+        """Write a range from :meth:`export_range` back into the ring (ranges are imported oldest first;
+        a range may start before the ring's window: its older part is skipped)."""
+        keep_f = max(0, self.frames_added - self.capacity - seg["frames_from"])
+        keep_t = max(0, self.transitions_added - self.capacity - seg["transitions_from"])
+        f0, t0 = seg["frames_from"] + keep_f, seg["transitions_from"] + keep_t
+        if seg["frames_to"] > f0:
+            fr = self._ring(f0, seg["frames_to"])
+            self.frames[fr] = seg["frames"][keep_f:].to(self.device)
+            self.frame_pos[fr] = seg["frame_pos"][keep_f:].to(self.device)
+        if seg["transitions_to"] > t0:
+            tr = self._ring(t0, seg["transitions_to"])
+            for name in ("next_slot", "action", "reward", "not_done"):
+                getattr(self, name)[tr] = seg[name][keep_t:].to(self.device)
+            self._oldest_needed[tr.cpu().numpy()] = seg["oldest_needed"][keep_t:].numpy()
+
+    # ---- whole-buffer state (small buffers, tests) ----------------------------------------------------
 
     def state_dict(self) -> dict:
         filled_f = min(self.frames_added, self.capacity)

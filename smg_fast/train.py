@@ -3,13 +3,17 @@
 Each iteration, as upstream: act (uniform random for the first ``init_steps`` agent steps, then a
 draw from π), update (a burst of ``init_steps`` updates at step ``init_steps``, all with that step
 number, then one per step), step the env and store the transition. Episodes end on ``terminated``
-or ``truncated``; at an episode end the loop logs, evaluates every ``eval_freq`` steps, and saves a
-checkpoint every ``checkpoint_every`` steps, so a resumed run starts its next episode exactly where
-the interrupted one would have. ``step`` counts agent steps (action-repeated env steps), as upstream.
+or ``truncated``; at an episode end the loop logs, checks that every loss stayed finite, evaluates every
+``eval_freq`` steps, and saves a checkpoint every ``checkpoint_every`` steps, so a resumed run starts its
+next episode exactly where the interrupted one would have. ``step`` counts agent steps (action-repeated
+env steps), as upstream.
 
-Ctrl-C or SIGTERM stops the loop at the end of the current step, saves a checkpoint there and
-raises :class:`TrainingStopped` (``smg-fast train --resume RUN_DIR`` continues); a second signal
-interrupts at once, leaving the last periodic checkpoint.
+Ctrl-C or SIGTERM stops the loop after the current update — also inside the update burst — saves a
+checkpoint there and raises :class:`TrainingStopped` (``smg-fast train --resume RUN_DIR`` continues, the
+burst where it stopped; a stop between episode ends resumes in a new episode); a second signal interrupts
+at once, leaving the last periodic checkpoint. A checkpoint that cannot be written (disk full, I/O error)
+stops the run cleanly with :class:`smg_fast.checkpoint.CheckpointError`: the last good checkpoint is intact
+and the run can be resumed from it once there is room. The run directory is locked while the run uses it.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from smg_fast.config import RunConfig
 from smg_fast.evaluate import Evaluator, summary_rows
 from smg_fast.logger import Logger, MetricAverager
 from smg_fast.replay import ReplayBuffer
+from smg_fast.rundir import RunLock
 from smg_fast.runtime import tune_allocator
 from smg_fast.tasks import env_kwargs
 
@@ -50,7 +55,7 @@ class TrainingStopped(Exception):
 
 def catch_stop_signals(stop: list[int]):
     """Until the returned function is called, SIGINT and SIGTERM append their number to ``stop``
-    instead of ending the process, so the loop can stop between steps with a consistent state; a
+    instead of ending the process, so the loop can stop between updates with a consistent state; a
     second signal raises KeyboardInterrupt at once. Off the main thread signals cannot be caught and
     nothing changes."""
     if threading.current_thread() is not threading.main_thread():
@@ -60,7 +65,7 @@ def catch_stop_signals(stop: list[int]):
         if stop:
             raise KeyboardInterrupt
         stop.append(signum)
-        sys.stderr.write(f"\n{signal.Signals(signum).name}: stopping after this step and saving a checkpoint "
+        sys.stderr.write(f"\n{signal.Signals(signum).name}: stopping after this update and saving a checkpoint "
                          "(send it again to quit at once)\n")
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -94,43 +99,106 @@ def updates_due(cfg: RunConfig, step: int) -> tuple[int, int]:
     return (per_step if step % k == 0 else 0), schedule_step
 
 
-def check_finite(metrics: dict[str, torch.Tensor]) -> str | None:
-    values = torch.stack([v.detach().float().reshape(()) for v in metrics.values()])
-    if bool(torch.isfinite(values).all()):
-        return None
-    return next(k for k, v in metrics.items() if not bool(torch.isfinite(v).all()))
+def nonfinite(means: dict[str, float]) -> str | None:
+    """The first logged metric whose mean over the log interval is NaN/inf (a NaN in any update makes the
+    interval's mean NaN), or None."""
+    return next((k for k, v in means.items() if not math.isfinite(v)), None)
+
+
+class Eta:
+    """Time left, from measured costs: per agent step (acting and the env), per update, per evaluation and
+    per checkpoint, each an exponential average of what was measured in this run — so the estimate neither
+    ignores the update burst nor jumps when the per-step cost changes after the random phase."""
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        self.cost: dict[str, float] = {}
+
+    def measure(self, what: str, seconds: float, count: int = 1) -> None:
+        if count > 0:
+            per = seconds / count
+            self.cost[what] = per if what not in self.cost else 0.9 * self.cost[what] + 0.1 * per
+
+    def seconds_left(self, step: int, updates_done_at_step: int = 0) -> float | None:
+        cfg, left = self.cfg, 0.0
+        if "step" not in self.cost:
+            return None
+        updates = sum(updates_due(cfg, s)[0] for s in range(step, min(cfg.train_steps, cfg.init_steps + 1)))
+        k = max(1, round(1 / cfg.updates_per_step)) if cfg.updates_per_step < 1 else 1
+        per_step = max(1, round(cfg.updates_per_step)) if cfg.updates_per_step >= 1 else 1
+        first_regular = max(step, cfg.init_steps + 1)
+        if cfg.train_steps > first_regular:
+            updates += per_step * (len(range(first_regular, cfg.train_steps)) // k)
+        updates -= updates_done_at_step
+        if updates > 0:
+            if "update" not in self.cost:
+                return None
+            left += updates * self.cost["update"]
+        left += (cfg.train_steps - step) * self.cost["step"]
+        left += (cfg.train_steps // cfg.eval_freq - step // cfg.eval_freq) * self.cost.get("eval", 0.0)
+        left += (cfg.train_steps // cfg.checkpoint_every - step // cfg.checkpoint_every + 1) * self.cost.get("checkpoint", 0.0)
+        return left
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, resume: bool = False, progress: bool = True):
+    """``env``, ``agent`` and ``evaluator`` may be given (tests and the loop-overhead benchmark use
+    synthetic ones); by default they are built from ``cfg``."""
+
+    def __init__(self, cfg: RunConfig, resume: bool = False, progress: bool = True, *,
+                 previous_checkpoint: bool = False, env=None, agent=None, evaluator=None):
         self.cfg, self.progress = cfg, progress
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = RunLock(self.run_dir).acquire()
+        self.env = self.evaluator = None
+        try:
+            self._build(resume, previous_checkpoint, env, agent, evaluator)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, resume, previous_checkpoint, env, agent, evaluator) -> None:
+        cfg = self.cfg
         seed_everything(cfg.seed)
         tune_allocator()
-        from smg_fast import envs
+        state = entry = None
+        if resume:  # read (and verify) the checkpoint before starting anything
+            state, entry = ckpt.load_state(self.run_dir, map_location=cfg.device, previous=previous_checkpoint)
+        if env is None:
+            from smg_fast import envs
 
-        self.env = envs.make(cfg.task, "train", cfg.seed, **env_kwargs(cfg))
-        self.obs_shape = self.env.observation_space.shape
+            env = envs.make(cfg.task, "train", cfg.seed, **env_kwargs(cfg))
+        self.env = env
+        self.obs_shape = tuple(self.env.observation_space.shape)
         self.action_dim = int(self.env.action_space.shape[0])
         h, w = self.obs_shape[1:]
-        self.replay = ReplayBuffer(min(cfg.replay_capacity, cfg.train_steps + 1), (3, h, w), self.action_dim,
-                                   frame_stack=cfg.frame_stack, pad=cfg.agent.shift_pad, device=cfg.device, seed=cfg.seed)
-        self.agent = make_agent(cfg, self.obs_shape, self.action_dim)
+        # A run extended with --resume --steps keeps the replay it was started with.
+        capacity = state["replay"]["capacity"] if state else min(cfg.replay_capacity, cfg.train_steps + 1)
+        self.replay = ReplayBuffer(capacity, (3, h, w), self.action_dim, frame_stack=cfg.frame_stack,
+                                   pad=cfg.agent.shift_pad, device=cfg.device, seed=cfg.seed,
+                                   storage=cfg.replay_storage, path=str(self.run_dir / "replay.frames"))
+        self.agent = agent if agent is not None else make_agent(cfg, self.obs_shape, self.action_dim)
         self.action_rng = np.random.default_rng(cfg.seed)
-        self.evaluator = Evaluator(cfg, cfg.eval_modes, cfg.eval_envs)
-        try:
-            self.evaluator.open(cfg.eval_episodes)
-        except BaseException:
-            self.evaluator.close()
-            self.env.close()
-            raise
+        self.evaluator = evaluator if evaluator is not None else Evaluator(cfg, cfg.eval_modes, cfg.eval_envs)
+        self.evaluator.open(cfg.eval_episodes)
         self.logger = Logger(self.run_dir)
         self.averager = MetricAverager()
+        self.checkpointer = ckpt.Checkpointer(self.run_dir)
+        self.eta = Eta(cfg)
+        self.checkpoint_stats: list[dict] = []  # step, seconds and bytes of each checkpoint written
+        self.eval_seconds = 0.0
         self.step, self.episode = 0, 0
         self.last_checkpoint = 0
-        if resume:
-            self._restore()
+        self.updates_done_at_step = 0  # updates of the current step already applied (a stop mid-burst)
+        if state is not None:
+            self._restore(state, entry)
         else:
             ckpt.write_config(self.run_dir, cfg)
 
@@ -140,30 +208,39 @@ class Trainer:
         return {
             "step": self.step,
             "episode": self.episode,
+            "updates_done_at_step": self.updates_done_at_step,
             "obs_shape": tuple(self.obs_shape),
             "action_dim": self.action_dim,
             "config": self.cfg.to_dict(),
             "agent": self.agent.state_dict(),
-            "replay": self.replay.state_dict(),
             "rng": ckpt.rng_state(),
             "action_rng": self.action_rng.bit_generator.state,
             "env_rng": self.env.rng_state(),
+            "evaluator": self.evaluator.state_dict() if hasattr(self.evaluator, "state_dict") else None,
         }
 
-    def save(self, name: str = ckpt.CHECKPOINT) -> Path:
-        path = self.run_dir / name
-        ckpt.atomic_save(self._state(), path)
-        self.last_checkpoint = self.step
-        return path
+    def save(self, name: str = "checkpoint") -> Path:
+        t0 = time.perf_counter()
+        before = {s["file"] for s in self.checkpointer.segments}
+        manifest = self.checkpointer.save(self._state(), self.replay, name)
+        seconds = time.perf_counter() - t0
+        written = manifest["state"]["bytes"] + sum(s["bytes"] for s in manifest["segments"] if s["file"] not in before)
+        self.checkpoint_stats.append({"step": self.step, "seconds": seconds, "bytes": written, "name": name})
+        if name == "checkpoint":
+            self.last_checkpoint = self.step
+            self.eta.measure("checkpoint", seconds)
+        return self.run_dir / f"{name}.json"
 
-    def _restore(self) -> None:
-        state = ckpt.load_checkpoint(self.run_dir, map_location=self.cfg.device)
+    def _restore(self, state: dict, entry: dict) -> None:
         self.agent.load_state_dict(state["agent"])
-        self.replay.load_state_dict(state["replay"])
+        ckpt.load_replay(self.run_dir, entry, self.replay, state)
         ckpt.set_rng_state(state["rng"])
         self.action_rng.bit_generator.state = state["action_rng"]
         self.env.set_rng_state(state["env_rng"])
+        if state.get("evaluator") is not None and hasattr(self.evaluator, "load_state_dict"):
+            self.evaluator.load_state_dict(state["evaluator"])
         self.step, self.episode = state["step"], state["episode"]
+        self.updates_done_at_step = state.get("updates_done_at_step", 0)
         self.last_checkpoint = self.step
         # Rows logged after the checkpoint belong to the lost part of the interrupted run.
         self.logger.train.truncate_after(self.step)
@@ -172,40 +249,70 @@ class Trainer:
     # ---- the loop ----------------------------------------------------------------------------
 
     def evaluate(self) -> dict[str, list[float]]:
+        t0 = time.perf_counter()
         returns = self.evaluator.evaluate(self.agent, self.cfg.eval_episodes)
         for row in summary_rows(self.step, returns):
             self.logger.log_eval(row)
+        self.eval_seconds += time.perf_counter() - t0
+        self.eta.measure("eval", time.perf_counter() - t0)
         return returns
+
+    def _bar(self):
+        return tqdm(total=self.cfg.train_steps, initial=self.step, disable=not self.progress, unit="step",
+                    dynamic_ncols=True, desc=f"{self.cfg.algo} {self.cfg.task}",
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+
+    def _show(self, bar, ret: float | None = None, note: str = "") -> None:
+        if bar.disable:
+            return
+        parts = [f"eta {_clock(self.eta.seconds_left(self.step, self.updates_done_at_step))}"]
+        if note:
+            parts.append(note)
+        if ret is not None:
+            parts.append(f"return {ret:.1f}")
+        bar.set_postfix_str(", ".join(parts))
+
+    def _check_finite(self, means: dict[str, float]) -> None:
+        bad = nonfinite(means)
+        if bad is not None:
+            path = self.save("checkpoint_nonfinite")
+            raise NonFiniteLossError(
+                f"{bad} became NaN/inf before step {self.step}; the state was saved to {path} "
+                f"(the last good checkpoint, step {self.last_checkpoint}, is untouched)")
 
     def run(self) -> None:
         cfg = self.cfg
-        bar = tqdm(total=cfg.train_steps, initial=self.step, disable=not self.progress, unit="step",
-                   dynamic_ncols=True, desc=f"{cfg.algo} {cfg.task}")
+        bar = self._bar()
         obs, _ = self.env.reset()
         self.replay.add_first(obs[-3:])
         episode_return, episode_start, t0 = 0.0, self.step, time.time()
         last_eval = self.step - self.step % cfg.eval_freq
+        last_ret = None
         stop: list[int] = []
         restore_signals = catch_stop_signals(stop)
         try:
             while self.step < cfg.train_steps and not stop:
+                t_act = time.perf_counter()
                 if self.step < cfg.init_steps:
                     action = self.action_rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
                 else:
                     action = self.agent.act(obs, sample=True)
+                t_act = time.perf_counter() - t_act
                 n_updates, schedule_step = updates_due(cfg, self.step)
-                for _ in range(n_updates):
-                    metrics = self.agent.update(self.replay, schedule_step)
-                    bad = check_finite(metrics)
-                    if bad is not None:
-                        path = self.save("checkpoint_nonfinite.pt")
-                        raise NonFiniteLossError(
-                            f"{bad} became NaN/inf at step {self.step}; the state was saved to {path} "
-                            f"(the last good checkpoint, {ckpt.CHECKPOINT}, is untouched)"
-                        )
-                    self.averager.add(metrics)
+                while self.updates_done_at_step < n_updates and not stop:
+                    t_upd = time.perf_counter()
+                    self.averager.add(self.agent.update(self.replay, schedule_step))
+                    self.updates_done_at_step += 1
+                    self.eta.measure("update", time.perf_counter() - t_upd)
+                    if n_updates > 1 and self.updates_done_at_step % 10 == 0:
+                        self._show(bar, last_ret, f"update burst {self.updates_done_at_step}/{n_updates}")
+                if stop:  # stopped between updates: this step is taken after the resume
+                    break
+                self.updates_done_at_step = 0
+                t_env = time.perf_counter()
                 obs, reward, terminated, truncated, _ = self.env.step(action)
                 self.replay.add(action, reward, obs[-3:], terminated)
+                self.eta.measure("step", t_act + time.perf_counter() - t_env)
                 episode_return += reward
                 self.step += 1
                 bar.update(1)
@@ -215,9 +322,11 @@ class Trainer:
                     row = {"step": self.step, "episode": self.episode, "episode_return": episode_return,
                            "episode_length": self.step - episode_start,
                            "steps_per_second": (self.step - episode_start) / max(elapsed, 1e-9)}
-                    row.update(self.averager.means())
+                    means = self.averager.means()
+                    row.update(means)
                     self.logger.log_train(row)
-                    bar.set_postfix(ret=f"{episode_return:.1f}", refresh=False)
+                    self._check_finite(means)
+                    last_ret = episode_return
                     if self.step - last_eval >= cfg.eval_freq or self.step >= cfg.train_steps:
                         last_eval = self.step - self.step % cfg.eval_freq
                         returns = self.evaluate()
@@ -228,7 +337,9 @@ class Trainer:
                     obs, _ = self.env.reset()
                     self.replay.add_first(obs[-3:])
                     episode_return, episode_start, t0 = 0.0, self.step, time.time()
-            if self.last_checkpoint < self.step:  # stopped or out of budget mid-episode
+                self._show(bar, last_ret)
+            if self.last_checkpoint < self.step or stop:  # stopped, or out of budget mid-episode
+                self._check_finite(self.averager.means())
                 if not stop:
                     self.evaluate()
                 self.save()
@@ -239,13 +350,17 @@ class Trainer:
             bar.close()
 
     def close(self) -> None:
-        self.evaluator.close()
-        self.logger.close()
-        self.env.close()
+        if self.evaluator is not None:
+            self.evaluator.close()
+        if getattr(self, "logger", None) is not None:
+            self.logger.close()
+        if self.env is not None:
+            self.env.close()
+        self.lock.release()
 
 
-def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> Path:
-    trainer = Trainer(cfg, resume=resume, progress=progress)
+def train(cfg: RunConfig, resume: bool = False, progress: bool = True, previous_checkpoint: bool = False) -> Path:
+    trainer = Trainer(cfg, resume=resume, progress=progress, previous_checkpoint=previous_checkpoint)
     try:
         trainer.run()
     finally:

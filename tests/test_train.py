@@ -40,7 +40,7 @@ def full_run(tmp_path_factory):
 
 def test_tiny_run_writes_logs_checkpoint_table_and_pictures(full_run):
     run, stdout = full_run
-    for name in ("config.json", "train.csv", "eval.csv", "checkpoint.pt", "final_eval.md", "final_eval.csv",
+    for name in ("config.json", "train.csv", "eval.csv", "checkpoint.json", "final_eval.md", "final_eval.csv",
                  "curves.png", "pictures/explain_train.png"):
         assert (run / name).exists(), name
     train_rows = (run / "train.csv").read_text().splitlines()
@@ -169,7 +169,7 @@ def test_nonfinite_loss_stops_with_a_checkpoint_naming_the_loss(tmp_path, monkey
         monkeypatch.setattr(trainer.agent, "update", poisoned)
         with pytest.raises(NonFiniteLossError, match="critic/loss"):
             trainer.run()
-        assert (tmp_path / "nan" / "checkpoint_nonfinite.pt").exists()
+        assert (tmp_path / "nan" / "checkpoint_nonfinite.json").exists()
     finally:
         trainer.close()
 
