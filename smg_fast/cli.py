@@ -200,6 +200,12 @@ def _visualize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from smg_fast import doctor
+
+    return doctor.main(args.device, repeats=args.repeats)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from smg_fast import demo
 
@@ -276,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--device", default="cpu")
     v.add_argument("--out", default=None, help="default RUN/pictures")
     v.set_defaults(func=_visualize)
+
+    doc = sub.add_parser("doctor", help="check this machine: stack, rendering, data, and every fused op on the device")
+    doc.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    doc.add_argument("--repeats", type=int, default=3, help="timed repetitions per op (the best is shown)")
+    doc.set_defaults(func=_doctor)
 
     demo = sub.add_parser("demo", help="run every fused op on training shapes and compare with eager PyTorch")
     demo.add_argument("--repeats", type=int, default=5, help="timed repetitions per op (median is shown)")

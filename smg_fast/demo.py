@@ -45,17 +45,22 @@ def _fwd_bwd(fn, *inputs, grad):
     return run
 
 
-def cases(seed: int = 0) -> list[Case]:
+def cases(seed: int = 0, device: str | torch.device = "cpu") -> list[Case]:
+    """Every fused op at SMG's training shapes, with its reference, on ``device``."""
     g = torch.Generator().manual_seed(seed)
-    rand = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
+    rand = lambda *s: torch.rand(*s, generator=g).to(device)  # noqa: E731
     obs_u8 = (rand(B, C, H, W) * 255).to(torch.uint8)
     fg, bg, mask = rand(B, C, H, W) * 255, rand(B, C, H, W) * 255, rand(B, 3, H, W)
     grad = rand(B, C, H, W)
     noise = rand(B, 3, H, W)
-    shifts = ops.sample_shifts(B, generator=g)
+    shifts = ops.sample_shifts(B, generator=g).to(device)
     frames = obs_u8.view(3 * B, 3, H, W).clone()
-    frames[:, :, : H // 2] = torch.tensor([51, 204, 51], dtype=torch.uint8)[:, None, None]
+    frames[:, :, : H // 2] = torch.tensor([51, 204, 51], dtype=torch.uint8, device=device)[:, None, None]
     background = (rand(3 * B, 3, H, W) * 255).to(torch.uint8)
+    ring = (rand(1000, 3, H, W) * 255).to(torch.uint8)
+    slots = (rand(2 * B) * 1000).long()
+    pos = (rand(2 * B) * 5).long()
+    gather_shifts = ops.sample_shifts(2 * B, generator=g).to(device)
     x = rand(3 * B, 128, 21, 21)
     w, b = rand(64, 128, 3, 3) * 0.05, rand(64)
     up_grad = rand(3 * B, 64, 42, 42)
@@ -70,6 +75,9 @@ def cases(seed: int = 0) -> list[Case]:
              lambda: ref.random_shift(obs_u8, shifts), exact=True),
         Case("greenscreen", "[192,3,84,84]", lambda: ops.greenscreen(frames, background),
              lambda: ref.greenscreen_torch(frames, background), exact=True),
+        Case("replay_gather (batch of obs + next_obs)", "[128,9,84,84] from [1000,3,84,84]",
+             lambda: ops.replay_gather(ring, slots, pos, gather_shifts, 3),
+             lambda: ref.replay_gather(ring, slots, pos, gather_shifts, 3), exact=True),
         Case("upsample_conv2d fwd+bwd", "[192,128,21,21]→[192,64,42,42]",
              _fwd_bwd(ops.upsample_conv2d, x, w, b, grad=up_grad),
              _fwd_bwd(ref.upsample_conv2d, x, w, b, grad=up_grad)),

@@ -166,6 +166,10 @@ class Trainer:
 
     def _build(self, resume, previous_checkpoint, env, agent, evaluator) -> None:
         cfg = self.cfg
+        if torch.device(cfg.device).type == "cuda" and cfg.agent.fused_ops:
+            from smg_fast.doctor import require_ops
+
+            require_ops(cfg.device)  # never train on a device where a fused op computes wrong numbers
         seed_everything(cfg.seed)
         tune_allocator()
         state = entry = None

@@ -1,0 +1,174 @@
+"""``smg-fast doctor [--device cuda]``: the first command to run on a new machine. It reports the stack
+(torch, CUDA, driver, GPU), the headless rendering backend it picked (and the EGL device on machines with
+several GPUs), which data sets are present, and runs every fused op on the device against its pure-PyTorch
+reference at SMG's training shapes, printing a pass/fail table with timings. Exit status 0 when every op
+passes.
+
+Training on a GPU calls :func:`require_ops` first: a fused op that fails this check on the device stops
+the run before it starts (``--set fused_ops=false`` trains with the reference implementations instead),
+so a miscompiled kernel never trains on wrong numbers. The verdict is cached per GPU, torch and build.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+CACHE = "doctor"
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"
+
+
+def stack_report(device: torch.device) -> list[tuple[str, str]]:
+    import smg_fast.ops as ops
+
+    rows = [("python", sys.version.split()[0]), ("torch", torch.__version__),
+            ("torch CUDA build", torch.version.cuda or "none (CPU build)"),
+            ("smg_fast CUDA kernels", "built" if ops.has_cuda_kernels() else "not built (CPU build)"),
+            ("CPU threads", str(torch.get_num_threads()))]
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(device if device.type == "cuda" else 0)
+        rows += [("GPU", f"{props.name}, {props.total_memory / 2**30:.0f} GiB, compute {props.major}.{props.minor}"),
+                 ("GPUs visible", str(torch.cuda.device_count()))]
+        smi = shutil.which("nvidia-smi")
+        if smi:
+            out = subprocess.run([smi, "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
+                                 text=True, timeout=30)
+            rows.append(("NVIDIA driver", out.stdout.strip().splitlines()[0] if out.returncode == 0 else "?"))
+    else:
+        rows.append(("GPU", "none visible to torch"))
+    return rows
+
+
+def rendering_report() -> list[tuple[str, str]]:
+    from smg_fast.envs.rendering import RenderingUnavailableError, ensure_gl_backend
+
+    try:
+        backend = ensure_gl_backend()
+    except RenderingUnavailableError as e:
+        return [("rendering", f"UNAVAILABLE: {e}")]
+    rows = [("rendering (MUJOCO_GL)", str(backend))]
+    if backend == "egl":
+        rows.append(("EGL device", os.environ.get("MUJOCO_EGL_DEVICE_ID", "default (set MUJOCO_EGL_DEVICE_ID "
+                                                                          "to pick a GPU for rendering)")))
+    return rows
+
+
+def data_report() -> list[tuple[str, str]]:
+    from smg_fast.data import resolve_data_dir
+
+    root = resolve_data_dir()
+    rows = [("data directory", str(root))]
+    colours = [n for n in ("color_easy.json", "color_hard.json") if (root / "dmcgb" / n).is_file()]
+    rows.append(("DMC-GB colours", f"{len(colours)}/2" + ("" if len(colours) == 2 else " (smg-fast data download dmcgb)")))
+    for mode, total in (("video_easy", 10), ("video_hard", 100)):
+        n = len(list((root / "dmcgb" / mode).glob("video*.mp4"))) if (root / "dmcgb" / mode).is_dir() else 0
+        rows.append((f"DMC-GB {mode}", f"{n}/{total} videos" + ("" if n else " (smg-fast data download dmcgb)")))
+    robot = (root / "robot" / "reach.xml").is_file()
+    rows.append(("robot scenes", "present" if robot else "missing (smg-fast data download robot)"))
+    places = (root / "places365").is_dir()
+    rows.append(("Places365", "present" if places else "not installed (optional: smg-fast data download places365)"))
+    return rows
+
+
+def check_ops(device: torch.device, repeats: int = 3) -> list[dict]:
+    """Every fused op on ``device`` against its reference at training shapes: name, pass, max error, times."""
+    from smg_fast import demo
+
+    results = []
+    for case in demo.cases(device=device):
+        row = {"op": case.name, "shape": case.shape}
+        try:
+            out_f, out_r = case.fused(), case.reference()
+            if case.exact:
+                ok, err = bool(torch.equal(out_f, out_r)), float((out_f.double() - out_r.double()).abs().max())
+            else:
+                err = float(((out_f.double() - out_r.double()).abs() / (out_r.double().abs() + 1)).max())
+                ok = bool(torch.allclose(out_f.float(), out_r.float(), rtol=1e-4, atol=1e-3))
+            row.update(ok=ok, error=err, fused_ms=1e3 * _time(case.fused, device, repeats),
+                       reference_ms=1e3 * _time(case.reference, device, repeats))
+        except Exception as e:  # noqa: BLE001 - a failing kernel is a result, not a crash
+            row.update(ok=False, error=float("nan"), fused_ms=float("nan"), reference_ms=float("nan"),
+                       failure=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        results.append(row)
+    return results
+
+
+def _time(fn, device, repeats: int) -> float:
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _cache_path(device: torch.device) -> Path:
+    from smg_fast import _C
+    from smg_fast.data import default_data_dir
+
+    build = int(os.stat(_C.__file__).st_mtime)
+    key = f"{_device_name(device)}-{torch.__version__}-{build}".replace(" ", "_").replace("/", "_")
+    return default_data_dir() / CACHE / f"{key}.json"
+
+
+def require_ops(device: str | torch.device) -> None:
+    """RuntimeError when a fused op fails its check on ``device`` (checked once per GPU, torch and build)."""
+    device = torch.device(device)
+    path = _cache_path(device)
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError):
+        results = check_ops(device, repeats=1)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results))
+        except OSError:
+            pass
+    bad = [r for r in results if not r["ok"]]
+    if bad:
+        names = ", ".join(f"{r['op']} ({r['failure'] if 'failure' in r else 'error %.3g' % r['error']})" for r in bad)
+        raise RuntimeError(f"fused op check failed on {device} ({_device_name(device)}): {names}. Training on wrong "
+                           "numbers is refused: run `smg-fast doctor --device "
+                           f"{device.type}` for details, or train with --set fused_ops=false (the pure-PyTorch "
+                           "references, slower)")
+
+
+def main(device: str = "cpu", repeats: int = 3, out=sys.stdout) -> int:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        print(f"smg-fast doctor: --device {device}: no CUDA device is available "
+              f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'})", file=sys.stderr)
+        return 1
+    sections = [("stack", stack_report(dev)), ("rendering", rendering_report()), ("data", data_report())]
+    for title, rows in sections:
+        print(f"\n{title}", file=out)
+        for k, v in rows:
+            print(f"  {k:24s} {v}", file=out)
+    print(f"\nfused ops on {dev} ({_device_name(dev)}), against their pure-PyTorch references:", file=out)
+    print(f"  {'op':42s} {'check':6s} {'max error':>10s} {'fused ms':>9s} {'ref ms':>9s}", file=out)
+    results = check_ops(dev, repeats)
+    for r in results:
+        print(f"  {r['op']:42s} {'pass' if r['ok'] else 'FAIL':6s} {r['error']:10.2e} {r['fused_ms']:9.2f} "
+              f"{r['reference_ms']:9.2f}" + (f"  {r['failure']}" if "failure" in r else ""), file=out)
+    failed = [r["op"] for r in results if not r["ok"]]
+    if failed:
+        print(f"\n{len(failed)} op(s) FAILED on {dev}: train there with --set fused_ops=false", file=out)
+        return 1
+    print(f"\nall {len(results)} fused ops pass on {dev}", file=out)
+    return 0
