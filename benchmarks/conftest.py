@@ -12,3 +12,10 @@ if os.environ.get("SMG_FAST_BENCH_TUNED_MALLOC") == "1":
 
 def pytest_report_header(config):
     return f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def pytest_generate_tests(metafunc):
+    """Benchmarks that take a ``device`` run on the CPU and, where one is present, on CUDA: the day a GPU
+    is lent, ``pytest benchmarks/ --benchmark-only`` fills the GPU rows too."""
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))

@@ -20,9 +20,9 @@ from smg_fast.runtime import tune_allocator
 A = 6  # walker
 
 
-def _replay(seed=0):
+def _replay(seed=0, device="cpu"):
     rng = np.random.default_rng(seed)
-    buf = ReplayBuffer(600, (3, 84, 84), A, seed=seed)
+    buf = ReplayBuffer(600, (3, 84, 84), A, seed=seed, device=device)
     frame = lambda: torch.from_numpy(rng.integers(0, 256, (3, 84, 84), dtype=np.uint8))  # noqa: E731
     buf.add_first(frame())
     for t in range(500):
@@ -30,10 +30,10 @@ def _replay(seed=0):
     return buf
 
 
-def _agent(algo, fused=True, precision="fp32"):
+def _agent(algo, fused=True, precision="fp32", device="cpu"):
     tune_allocator()
     torch.manual_seed(0)
-    cfg = make_config("walker-walk", algo, "paper", fused_ops=fused, precision=precision)
+    cfg = make_config("walker-walk", algo, "paper", fused_ops=fused, precision=precision, device=device)
     rng = np.random.default_rng(0)
     return make_agent(cfg, (9, 84, 84), A, lambda: rng.integers(0, 256, (cfg.agent.batch_size, 3, 84, 84), dtype=np.uint8))
 
@@ -42,12 +42,15 @@ def _even_and_odd(agent, buf, counter=[2000]):  # noqa: B006 - a step counter sh
     counter[0] += 2
     agent.update(buf, counter[0])
     agent.update(buf, counter[0] + 1)
+    if agent.device.type == "cuda":
+        torch.cuda.synchronize(agent.device)
 
 
 @pytest.mark.parametrize("impl", ["fused", "reference", "fused-bf16"])
 @pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
-def test_update_smg(benchmark, impl):
-    agent, buf = _agent("smg", fused=impl != "reference", precision="bf16" if impl.endswith("bf16") else "fp32"), _replay()
+def test_update_smg(benchmark, impl, device):
+    agent = _agent("smg", fused=impl != "reference", precision="bf16" if impl.endswith("bf16") else "fp32", device=device)
+    buf = _replay(device=device)
     # Warm-up to the steady state of a training run: first-call dispatch, and the allocator's heap
     # growing to the update's peak (the first two even steps page-fault ~2 GB of fresh memory).
     for _ in range(1 if benchmark.disabled else 3):
@@ -56,22 +59,22 @@ def test_update_smg(benchmark, impl):
 
 
 @pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
-def test_update_sac(benchmark):
-    agent, buf = _agent("sac"), _replay()
+def test_update_sac(benchmark, device):
+    agent, buf = _agent("sac", device=device), _replay(device=device)
     _even_and_odd(agent, buf)
     benchmark.pedantic(_even_and_odd, (agent, buf), rounds=5, iterations=1)
 
 
 @pytest.mark.parametrize("algo", ["smg", "sac"])
 @pytest.mark.benchmark(group="training loop: agent steps (collect + 1 update), cartpole-swingup, batch 64")
-def test_training_loop_steps(benchmark, algo, tmp_path, monkeypatch):
+def test_training_loop_steps(benchmark, algo, device, tmp_path, monkeypatch):
     """Steady state of the loop: act with π, one update, one env step (action repeat 8 + a render),
     store. Reported per step (the benchmark's 'rounds' are single steps)."""
     from smg_fast.train import Trainer
 
     monkeypatch.setenv("SMG_FAST_CACHE", str(tmp_path / "cache"))
     cfg = make_config("cartpole-swingup", algo, "paper", train_steps=10_000, replay_capacity=2_000,
-                      eval_modes=("train",), eval_envs=1)
+                      eval_modes=("train",), eval_envs=1, device=device)
     cfg.run_dir = str(tmp_path / "run")
     trainer = Trainer(cfg, progress=False)
     try:
