@@ -50,26 +50,12 @@ _CACHE_VERSION = 1
 
 
 # ----------------------------------------------------------------------------------------------------
-# Greenscreen: the fused op when the compiled extension is there, its reference otherwise.
-
-@functools.lru_cache(maxsize=1)
-def _greenscreen_impl() -> tuple[Callable, str]:
-    try:
-        from smg_fast.ops import greenscreen as op
-        return op, "fused"
-    except (ImportError, AttributeError, OSError):
-        from smg_fast.ops.reference import greenscreen as op
-        return op, "reference"
-
-
-def greenscreen_backend() -> str:
-    """``"fused"`` (smg_fast.ops.greenscreen) or ``"reference"`` (smg_fast.ops.reference.greenscreen)."""
-    return _greenscreen_impl()[1]
-
+# Greenscreen: the fused op (smg_fast.ops.greenscreen; tested against its reference in tests/).
 
 def greenscreen(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
     """DMC-GB's keying: pixels of ``frame`` in the green HSV range take ``background``'s (uint8 [..,3,H,W])."""
-    op, _ = _greenscreen_impl()
+    from smg_fast.ops import greenscreen as op  # the compiled extension: loaded on the first video frame
+
     # Cached backgrounds are read-only and torch refuses to wrap those without a warning: copy (21 kB).
     bg = background if background.flags.writeable else background.copy()
     out = op(torch.from_numpy(np.ascontiguousarray(frame)), torch.from_numpy(np.ascontiguousarray(bg)))

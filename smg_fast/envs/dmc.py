@@ -20,6 +20,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from smg_fast.tasks import task_spec
+
+from .actions import check_actions
 from .appearance import InPlaceAppearance, XmlAppearance, video_settings
 from .backgrounds import greenscreen, video_sequence
 from .tasks import MODES, camera_id, default_action_repeat, parse_task
@@ -38,9 +41,11 @@ class DMCEnv(gym.Env):
     render_mode = "rgb_array"
 
     def __init__(self, task: str, mode: str = "train", seed: int = 0, *, frame_stack: int = 3,
-                 image_size: int = 84, action_repeat: int | None = None, episode_length: int = 1000,
+                 image_size: int = 84, action_repeat: int | None = None, episode_length: int | None = None,
                  background_source: str | None = None, data_dir=None, appearance: str = "inplace",
                  video_offset: int = 0, video_stride: int = 1):
+        if episode_length is None:
+            episode_length = task_spec(task).episode_length
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
         for name, value in (("frame_stack", frame_stack), ("image_size", image_size),
@@ -143,7 +148,7 @@ class DMCEnv(gym.Env):
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("step() called before reset() or after the episode ended; call reset() first")
-        a = self._check_action(action)
+        a = check_actions(action, self.action_space.shape, context=f" for {self.task}")
         # dmc2gym's mapping from [-1, 1] to the true bounds (identity for most suite tasks).
         true = (a + 1.0) / 2.0 * (self._true_high - self._true_low) + self._true_low
         true = true.astype(np.float32)
@@ -187,24 +192,6 @@ class DMCEnv(gym.Env):
         if self._background is None:
             return None
         return self._background[(self._bg_frame) % len(self._background)]
-
-    def _check_action(self, action) -> np.ndarray:
-        try:
-            a = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"action must be a float array of shape {self.action_space.shape}: {e}") from None
-        if a.shape != self.action_space.shape:
-            raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape} for {self.task}")
-        finite = np.isfinite(a)
-        if not finite.all():
-            bad = np.flatnonzero(~finite)
-            raise ValueError(f"action has non-finite (NaN/inf) entries at indices {bad.tolist()}: {a.tolist()}")
-        outside = np.abs(a) > 1.0
-        if outside.any():
-            bad = np.flatnonzero(outside)
-            raise ValueError(f"action out of bounds [-1, 1] at indices {bad.tolist()}: "
-                             f"{a.ravel()[bad].tolist()}")
-        return a
 
     def _render(self) -> np.ndarray:
         frame = self.physics.render(self.image_size, self.image_size, camera_id=self.camera_id)

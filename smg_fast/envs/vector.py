@@ -33,6 +33,7 @@ import weakref
 
 import numpy as np
 
+from .actions import check_actions
 from .rendering import ensure_gl_backend
 
 _POLL_S = 0.25
@@ -131,16 +132,7 @@ def check_step_request(actions, env_ids, num_envs: int, pending, action_shape):
     busy = sorted(set(ids.tolist()) & set(pending))
     if busy:
         raise RuntimeError(f"envs {busy} still have a step in flight; recv() before sending to them again")
-    a = np.asarray(actions, dtype=np.float64)
-    want = (len(ids), *action_shape)
-    if a.shape != want:
-        raise ValueError(f"actions have shape {a.shape}, expected {want}")
-    bad = ~np.isfinite(a).reshape(len(ids), -1).all(axis=1)
-    if bad.any():
-        raise ValueError(f"actions for envs {ids[bad].tolist()} have non-finite (NaN/inf) entries")
-    bad = (np.abs(a) > 1.0).reshape(len(ids), -1).any(axis=1)
-    if bad.any():
-        raise ValueError(f"actions for envs {ids[bad].tolist()} are out of bounds [-1, 1]")
+    a = check_actions(actions, action_shape, env_ids=ids)
     return ids, a
 
 
