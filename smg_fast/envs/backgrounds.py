@@ -230,7 +230,8 @@ class VideoSequence:
     """Background videos taken in sequence across episodes, as DMC-GB's VideoWrapper does.
 
     ``next()`` returns ``(name, frames)`` of the next episode's video: items ``1, 2, 3, ...`` (wrapping),
-    as upstream's counter that advances before it picks. With ``offset``/``stride`` it returns items
+    as upstream's counter that advances before it picks; ``at(e)`` returns episode ``e``'s (from 0) without
+    a counter, for episodes assigned by the evaluator. With ``offset``/``stride`` it returns items
     ``offset + 1, offset + 1 + stride, ...``: N envs with offsets 0..N-1 and stride N together show
     exactly one upstream env's sequence (see VectorEnv). ``reset(seed)`` restarts the sequence (and
     reseeds generated sources), so a reset with a seed replays what a fresh env with that seed shows.
@@ -255,8 +256,14 @@ class VideoSequence:
         self._episodes = 0
 
     def next(self) -> tuple[str, np.ndarray]:
-        index = (self.offset + self._episodes * self.stride + 1) % len(self.names)
+        name_frames = self.at(self.offset + self._episodes * self.stride)
         self._episodes += 1
+        return name_frames
+
+    def at(self, episode: int) -> tuple[str, np.ndarray]:
+        """``(name, frames)`` of the video upstream's counter picks at its ``episode + 1``-th reset (episodes
+        counted from 0): item ``(episode + 1) mod len(self)``. Does not move this sequence's own counter."""
+        index = (int(episode) + 1) % len(self.names)
         return self.names[index], self._load(index, self._seed)
 
 

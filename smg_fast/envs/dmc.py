@@ -24,7 +24,7 @@ from smg_fast.tasks import task_spec
 
 from .actions import check_actions
 from .appearance import InPlaceAppearance, XmlAppearance, video_settings
-from .backgrounds import greenscreen, video_sequence
+from .episodes import check_reset_options, generator_state, set_generator_state
 from .tasks import MODES, camera_id, default_action_repeat, parse_task
 
 
@@ -33,8 +33,9 @@ class DMCEnv(gym.Env):
 
     ``appearance``: ``"inplace"`` (default; edit the compiled model's colours) or ``"xml"`` (reload the
     physics from edited XML at every reset, as upstream does); both render the same pixels.
-    ``video_offset`` / ``video_stride``: episode e shows item ``offset + 1 + e·stride`` of the video
-    sequence (upstream: 0 / 1, i.e. videos 1, 2, 3, ...); VectorEnv gives env i offset i and stride N.
+    ``video_offset`` / ``video_stride``: without an assigned episode (see :meth:`reset`), the e-th reset
+    shows item ``offset + 1 + e·stride`` of the video sequence (upstream: 0 / 1, i.e. videos 1, 2, 3, ...);
+    VectorEnv gives env i offset i and stride N.
     """
 
     metadata = {"render_modes": ["rgb_array"]}
@@ -94,6 +95,8 @@ class DMCEnv(gym.Env):
             from smg_fast.data.colors import load_colors
             self._colors = load_colors(mode, data_dir)
         elif mode.startswith("video"):
+            from .backgrounds import video_sequence  # imports torch: only the video modes need it
+
             self._videos = video_sequence(mode, background_source, size, self._seed, data_dir,
                                           offset=video_offset, stride=video_stride)
             self._settings = video_settings(mode)
@@ -112,8 +115,18 @@ class DMCEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode. ``seed`` reseeds the task, the colour draws and the video sequence, so the
-        env then behaves exactly like a fresh one made with that seed."""
+        env then behaves exactly like a fresh one made with that seed.
+
+        ``options`` assign the episode instead of the env's own sequences (:mod:`smg_fast.envs.episodes`):
+        ``"episode"`` (its place in upstream's test-env sequence: picks the video), ``"color"`` (the colour
+        entry) and ``"start_state"`` (the task RNG's state; ``info["next_start_state"]`` is its state after
+        this reset's draws). The evaluator uses them so that results do not depend on its worker count.
+        """
         super().reset(seed=seed)
+        opts = check_reset_options(options, color_modes=self._colors is not None)
+        if "color" in opts and opts["color"] >= len(self._colors):  # checked before anything changes
+            raise ValueError(f"reset option 'color' is {opts['color']}, but {self.mode} has {len(self._colors)} "
+                             f"entries")
         info: dict[str, Any] = {}
         if seed is not None:
             self._seed = int(seed)
@@ -121,16 +134,26 @@ class DMCEnv(gym.Env):
             self._color_rng = np.random.RandomState(self._seed)
             if self._videos is not None:
                 self._videos.reset(self._seed)
+        if "start_state" in opts:
+            set_generator_state(self._env.task.random, opts["start_state"])
+        if "episode" in opts:
+            info["episode"] = int(opts["episode"])
         if self._colors is not None:
-            index = int(self._color_rng.randint(len(self._colors)))
+            if "color" in opts:
+                index = int(opts["color"])
+            else:
+                index = int(self._color_rng.randint(len(self._colors)))  # upstream ColorWrapper's draw
             self._settings = self._colors[index]
             info["color_index"] = index
         if self._appearance is not None:
             self._appearance.apply(self._settings)
         if self._videos is not None:
-            info["video"], self._background = self._videos.next()
+            pick = self._videos.at(opts["episode"]) if "episode" in opts else self._videos.next()
+            info["video"], self._background = pick
             self._bg_frame = 0
         self._env.reset()
+        if "start_state" in opts:
+            info["next_start_state"] = generator_state(self._env.task.random)
         self._stack[:] = self._render()
         self._steps = 0
         self._needs_reset = False
@@ -198,6 +221,8 @@ class DMCEnv(gym.Env):
         frame = np.ascontiguousarray(frame.transpose(2, 0, 1))
         self._raw_frame = frame
         if self._background is not None:
+            from .backgrounds import greenscreen
+
             frame = greenscreen(frame, self.background_frame)
         return frame
 

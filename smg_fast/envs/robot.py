@@ -31,7 +31,8 @@ and pixel pipeline as :class:`smg_fast.envs.dmc.DMCEnv`:
 
 Seeds: ``make_robot(seed=s)`` seeds the gripper/goal draws with ``numpy.random.default_rng(s)``;
 ``reset(seed=s)`` reseeds, so the env then behaves exactly like a fresh one made with ``s``. (Upstream's
-test envs use the training seed: pass the same seed for every mode.)
+test envs use the training seed; the evaluator hands each episode its place in that one stream with
+``reset(options={"start_state": ...})``, see :mod:`smg_fast.envs.episodes`.)
 
 Rendering: ``dm_control.mujoco.Physics`` wraps the compiled model, and a persistent ``Camera`` renders each
 frame (pixels identical to ``mujoco.Renderer``'s). Going through dm_control rather than ``mujoco.Renderer``
@@ -49,6 +50,7 @@ import numpy as np
 from smg_fast.tasks import ROBOT_MODES, ROBOT_TASKS, is_robot_task, task_spec
 
 from .actions import check_actions
+from .episodes import check_reset_options, generator_state, set_generator_state
 from .rendering import ensure_gl_backend
 from .robot_assets import load_scene, scene_file
 
@@ -121,18 +123,31 @@ class RobotEnv(gym.Env):
     # -- gymnasium API ----------------------------------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Start an episode; ``seed`` reseeds the gripper and goal draws (= a fresh env made with it)."""
+        """Start an episode; ``seed`` reseeds the gripper and goal draws (= a fresh env made with it).
+
+        ``options`` (:mod:`smg_fast.envs.episodes`): ``"start_state"`` draws this episode's gripper and goal
+        from that generator state (``info["next_start_state"]`` is the state after the draws);
+        ``"episode"`` is reported back as ``info["episode"]``. The scenes have no colour entries.
+        """
         self._check_open()
         super().reset(seed=seed)
+        opts = check_reset_options(options, color_modes=False)
         if seed is not None:
             self._seed = int(seed)
             self._rng = np.random.default_rng(self._seed)
+        if "start_state" in opts:
+            set_generator_state(self._rng, opts["start_state"])
         self.sim.reset(self._rng)
+        info: dict[str, Any] = {"goal": self.sim.goal.copy()}
+        if "episode" in opts:
+            info["episode"] = int(opts["episode"])
+        if "start_state" in opts:
+            info["next_start_state"] = generator_state(self._rng)
         self._stack[:] = self._render()
         self._steps = 0
         self._any_success = False
         self._needs_reset = False
-        return self._observation(), {"goal": self.sim.goal.copy()}
+        return self._observation(), info
 
     def rng_state(self) -> dict:
         """The random stream the next reset draws from (see DMCEnv.rng_state)."""
