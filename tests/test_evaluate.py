@@ -4,7 +4,6 @@ run the evaluation (issue 21). Runs offline against ``../shared/data``."""
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
