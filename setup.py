@@ -85,7 +85,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest", "hypothesis", "pytest-benchmark", "expecttest"],
-        # Optional train-scene collection backend (smg_fast.envs.EnvpoolVectorEnv); ~300 MB of assets.
+        # envpool for the comparison benchmark (benchmarks/envpool_vector.py); ~300 MB of assets.
         "envpool": ["envpool==1.2.5"],
     },
     entry_points={"console_scripts": ["smg-fast=smg_fast.cli:main"]},

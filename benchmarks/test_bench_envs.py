@@ -4,7 +4,10 @@
 
 * walker-walk, train mode: a plain dm_control loop (4 physics steps + one 84x84 render per agent step),
   smg_fast's env, and VectorEnv with 2 workers (agent steps counted over both envs);
-* per-step cost of video_hard (greenscreen + background) against train mode, same task and seed.
+* per-step cost of video_hard (greenscreen + background) against train mode, same task and seed;
+* where envpool is installed (``pip install '.[envpool]'``): the comparison ``envpool_vector.py`` (envpool
+  behind VectorEnv's API with this package's action-repeat semantics) at action repeats 4 and 1, VectorEnv
+  at action repeat 1, and envpool's own stepping (not the same task semantics: a speed bound).
 
 Each benchmark times a fixed number of agent steps inside an episode (no resets: the reset cost is
 measured separately), over a few rounds. ``extra_info["agent_steps_per_s"]`` holds the throughput.
@@ -153,9 +156,31 @@ needs_envpool = pytest.mark.skipif(importlib.util.find_spec("envpool") is None,
 
 
 @needs_envpool
-def test_walker_train_envpool_backend_2_envs(benchmark):
-    """smg_fast.envs.EnvpoolVectorEnv: this package's semantics (4 rendered control steps per agent step)."""
-    vec = envs.EnvpoolVectorEnv(TASK, "train", num_envs=2, seed=0)
+@pytest.mark.parametrize("action_repeat", [4, 1])
+def test_walker_train_envpool_backend_2_envs(benchmark, action_repeat):
+    """``envpool_vector.EnvpoolVectorEnv`` (the comparison, not part of the package): this package's
+    semantics, so ``action_repeat`` rendered control steps per agent step. Action repeat 1 is its best
+    case (one render per agent step, as VectorEnv); no task of the paper uses it."""
+    from envpool_vector import EnvpoolVectorEnv
+
+    vec = EnvpoolVectorEnv(TASK, "train", num_envs=2, seed=0, action_repeat=action_repeat)
+    vec.reset()
+    acts = _actions(STEPS // 2, 12).reshape(-1, 2, 6)
+
+    def run():
+        for a in acts:
+            vec.step(a)
+
+    _warm_up(benchmark, run)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    _record(benchmark, STEPS)
+    vec.close()
+
+
+@needs_envpool
+def test_walker_train_vector_env_2_workers_action_repeat_1(benchmark):
+    """VectorEnv at action repeat 1: the other side of envpool's best case."""
+    vec = envs.VectorEnv(TASK, "train", num_envs=2, seed=0, action_repeat=1)
     vec.reset()
     acts = _actions(STEPS // 2, 12).reshape(-1, 2, 6)
 
@@ -173,7 +198,7 @@ def test_walker_train_envpool_backend_2_envs(benchmark):
 def test_walker_train_envpool_native_2_envs(benchmark):
     """envpool's own DMC stepping, one render per agent step: frame_skip = 4 control steps of 10 physics
     substeps. Not the same task semantics (one reward per agent step, not the sum of 4): a speed bound."""
-    from smg_fast.envs.envpool_backend import import_envpool
+    from envpool_vector import import_envpool
 
     envpool = import_envpool()
     pool = envpool.make_gymnasium("WalkerWalk-v1", num_envs=2, batch_size=2, seed=0, from_pixels=True,
@@ -207,3 +232,53 @@ def test_walker_video_hard_reset(benchmark):
     env.reset(seed=0)
     benchmark.pedantic(env.reset, rounds=ROUNDS, iterations=1)
     env.close()
+
+
+class _MeanColourPolicy:
+    """A cheap deterministic policy (the newest frame's mean colour, mapped to actions)."""
+
+    def __init__(self, dim: int):
+        self.w = np.random.default_rng(0).standard_normal((dim, 3))
+
+    def act(self, obs, sample=False):
+        feats = np.asarray(obs)[:, -3:].reshape(len(obs), 3, -1).mean(axis=2) / 255.0 - 0.5
+        return np.tanh(3.0 * feats @ self.w.T).astype(np.float32)
+
+
+def test_evaluation_protocol_cost(benchmark):
+    """The evaluator's protocol (issue 21: episodes assigned at their reset, one reset at a time because
+    each start state continues the previous episode's stream, the policy called per observation) against
+    the cheapest unassigned loop (same-step auto-reset, one batched policy call), walker-walk, 2 workers,
+    4 episodes of 10 agent steps. ``extra_info["assigned_over_autoreset"]``: the protocol's relative cost."""
+    from smg_fast.evaluate import EpisodeSchedule, run_episodes
+
+    episodes, kw = 4, dict(episode_length=40)
+    policy = _MeanColourPolicy(6)
+    assigned = envs.VectorEnv(TASK, "train", num_envs=2, seed=0, autoreset=False, **kw)
+    auto = envs.VectorEnv(TASK, "train", num_envs=2, seed=0, **kw)
+    schedule = EpisodeSchedule(TASK, "train", 0)
+    totals = {"assigned": 0.0, "autoreset": 0.0}
+
+    def unassigned_loop():
+        obs, _ = auto.reset()
+        done = 0
+        while done < episodes:
+            obs, _, terminated, truncated, _ = auto.step(policy.act(obs))
+            done += int((terminated | truncated).sum())
+
+    def run():
+        t = time.perf_counter()
+        run_episodes(assigned, policy, episodes, schedule)
+        totals["assigned"] += time.perf_counter() - t
+        t = time.perf_counter()
+        unassigned_loop()
+        totals["autoreset"] += time.perf_counter() - t
+
+    _warm_up(benchmark, run)
+    totals.update({k: 0.0 for k in totals})
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    benchmark.extra_info["assigned_over_autoreset"] = round(totals["assigned"] / totals["autoreset"], 3)
+    benchmark.extra_info["assigned_s_per_evaluation"] = round(totals["assigned"] / (1 if benchmark.disabled
+                                                                                    else ROUNDS), 3)
+    assigned.close()
+    auto.close()

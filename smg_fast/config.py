@@ -44,6 +44,7 @@ class RunConfig:
     eval_episodes: int = 3
     eval_modes: tuple[str, ...] = DMC_MODES
     eval_envs: int = 2
+    eval_start_seed: str = "train"  # start states seeded like upstream's test envs ("train") or seed + 42 ("eval")
     checkpoint_every: int = 50_000
     run_dir: str = ""
     agent: SACConfig = field(default_factory=SACConfig)

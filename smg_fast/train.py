@@ -220,7 +220,7 @@ class Trainer:
             "rng": ckpt.rng_state(),
             "action_rng": self.action_rng.bit_generator.state,
             "env_rng": self.env.rng_state(),
-            "evaluator": self.evaluator.state_dict() if hasattr(self.evaluator, "state_dict") else None,
+            "evaluator": self.evaluator.state_dict(),
         }
 
     def save(self, name: str = "checkpoint") -> Path:
@@ -241,8 +241,7 @@ class Trainer:
         ckpt.set_rng_state(state["rng"])
         self.action_rng.bit_generator.state = state["action_rng"]
         self.env.set_rng_state(state["env_rng"])
-        if state.get("evaluator") is not None and hasattr(self.evaluator, "load_state_dict"):
-            self.evaluator.load_state_dict(state["evaluator"])
+        self.evaluator.load_state_dict(state["evaluator"])
         self.step, self.episode = state["step"], state["episode"]
         self.updates_done_at_step = state.get("updates_done_at_step", 0)
         self.last_checkpoint = self.step

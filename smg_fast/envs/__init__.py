@@ -5,7 +5,6 @@
     >>> obs, info = env.reset()                      # uint8 [9, 84, 84], oldest frame first
     >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     >>> vec = envs.VectorEnv("walker-walk", "color_hard", num_envs=2, seed=0)
-    >>> vec = envs.EnvpoolVectorEnv("walker-walk", num_envs=2, seed=0)   # optional: pip install '.[envpool]'
     >>> env = envs.make("robot-peg-in-box", mode="test3", seed=0)   # SMG's xArm tasks: smg_fast.envs.robot
 
 Nothing here imports mujoco / dm_control at import time: :func:`make` first picks a working headless GL
@@ -13,12 +12,13 @@ backend (:func:`ensure_gl_backend`), because dm_control fixes its backend on fir
 """
 from __future__ import annotations
 
+from smg_fast.tasks import is_robot_task, task_spec
+
 from .rendering import RenderingUnavailableError, ensure_gl_backend
 from .tasks import MODES, default_action_repeat
-from .envpool_backend import EnvpoolVectorEnv
 from .vector import VectorEnv
 
-__all__ = ["MODES", "VectorEnv", "EnvpoolVectorEnv", "make", "ensure_gl_backend", "RenderingUnavailableError", "OverlayImages",
+__all__ = ["MODES", "VectorEnv", "make", "ensure_gl_backend", "RenderingUnavailableError", "OverlayImages",
            "default_action_repeat"]
 
 
@@ -42,7 +42,7 @@ def make(task: str, mode: str = "train", seed: int = 0, *, frame_stack: int = 3,
         data_dir: data directory (default ``$SMG_FAST_DATA``, then ``~/.cache/smg-fast``).
         kwargs: passed to :class:`smg_fast.envs.dmc.DMCEnv` (e.g. ``appearance="xml"``).
     """
-    if task.startswith("robot-"):
+    if is_robot_task(task):
         from .robot import make_robot
 
         return make_robot(task, mode, seed, frame_stack=frame_stack, image_size=image_size,
@@ -52,7 +52,7 @@ def make(task: str, mode: str = "train", seed: int = 0, *, frame_stack: int = 3,
     from .dmc import DMCEnv
 
     return DMCEnv(task, mode, seed, frame_stack=frame_stack, image_size=image_size, action_repeat=action_repeat,
-                  episode_length=1000 if episode_length is None else episode_length,
+                  episode_length=task_spec(task).episode_length if episode_length is None else episode_length,
                   background_source=background_source, data_dir=data_dir, **kwargs)
 
 

@@ -51,26 +51,12 @@ _CACHE_VERSION = 1
 
 
 # ----------------------------------------------------------------------------------------------------
-# Greenscreen: the fused op when the compiled extension is there, its reference otherwise.
-
-@functools.lru_cache(maxsize=1)
-def _greenscreen_impl() -> tuple[Callable, str]:
-    try:
-        from smg_fast.ops import greenscreen as op
-        return op, "fused"
-    except (ImportError, AttributeError, OSError):
-        from smg_fast.ops.reference import greenscreen as op
-        return op, "reference"
-
-
-def greenscreen_backend() -> str:
-    """``"fused"`` (smg_fast.ops.greenscreen) or ``"reference"`` (smg_fast.ops.reference.greenscreen)."""
-    return _greenscreen_impl()[1]
-
+# Greenscreen: the fused op (smg_fast.ops.greenscreen; tested against its reference in tests/).
 
 def greenscreen(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
     """DMC-GB's keying: pixels of ``frame`` in the green HSV range take ``background``'s (uint8 [..,3,H,W])."""
-    op, _ = _greenscreen_impl()
+    from smg_fast.ops import greenscreen as op  # the compiled extension: loaded on the first video frame
+
     # Cached backgrounds are read-only and torch refuses to wrap those without a warning: copy (21 kB).
     bg = background if background.flags.writeable else background.copy()
     out = op(torch.from_numpy(np.ascontiguousarray(frame)), torch.from_numpy(np.ascontiguousarray(bg)))
@@ -245,7 +231,8 @@ class VideoSequence:
     """Background videos taken in sequence across episodes, as DMC-GB's VideoWrapper does.
 
     ``next()`` returns ``(name, frames)`` of the next episode's video: items ``1, 2, 3, ...`` (wrapping),
-    as upstream's counter that advances before it picks. With ``offset``/``stride`` it returns items
+    as upstream's counter that advances before it picks; ``at(e)`` returns episode ``e``'s (from 0) without
+    a counter, for episodes assigned by the evaluator. With ``offset``/``stride`` it returns items
     ``offset + 1, offset + 1 + stride, ...``: N envs with offsets 0..N-1 and stride N together show
     exactly one upstream env's sequence (see VectorEnv). ``reset(seed)`` restarts the sequence (and
     reseeds generated sources), so a reset with a seed replays what a fresh env with that seed shows.
@@ -270,8 +257,14 @@ class VideoSequence:
         self._episodes = 0
 
     def next(self) -> tuple[str, np.ndarray]:
-        index = (self.offset + self._episodes * self.stride + 1) % len(self.names)
+        name_frames = self.at(self.offset + self._episodes * self.stride)
         self._episodes += 1
+        return name_frames
+
+    def at(self, episode: int) -> tuple[str, np.ndarray]:
+        """``(name, frames)`` of the video upstream's counter picks at its ``episode + 1``-th reset (episodes
+        counted from 0): item ``(episode + 1) mod len(self)``. Does not move this sequence's own counter."""
+        index = (int(episode) + 1) % len(self.names)
         return self.names[index], self._load(index, self._seed)
 
 

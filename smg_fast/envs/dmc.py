@@ -20,8 +20,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from smg_fast.tasks import task_spec
+
+from .actions import check_actions
 from .appearance import InPlaceAppearance, XmlAppearance, video_settings
-from .backgrounds import greenscreen, video_sequence
+from .episodes import check_reset_options, generator_state, set_generator_state
 from .tasks import MODES, camera_id, default_action_repeat, parse_task
 
 
@@ -30,17 +33,20 @@ class DMCEnv(gym.Env):
 
     ``appearance``: ``"inplace"`` (default; edit the compiled model's colours) or ``"xml"`` (reload the
     physics from edited XML at every reset, as upstream does); both render the same pixels.
-    ``video_offset`` / ``video_stride``: episode e shows item ``offset + 1 + e·stride`` of the video
-    sequence (upstream: 0 / 1, i.e. videos 1, 2, 3, ...); VectorEnv gives env i offset i and stride N.
+    ``video_offset`` / ``video_stride``: without an assigned episode (see :meth:`reset`), the e-th reset
+    shows item ``offset + 1 + e·stride`` of the video sequence (upstream: 0 / 1, i.e. videos 1, 2, 3, ...);
+    VectorEnv gives env i offset i and stride N.
     """
 
     metadata = {"render_modes": ["rgb_array"]}
     render_mode = "rgb_array"
 
     def __init__(self, task: str, mode: str = "train", seed: int = 0, *, frame_stack: int = 3,
-                 image_size: int = 84, action_repeat: int | None = None, episode_length: int = 1000,
+                 image_size: int = 84, action_repeat: int | None = None, episode_length: int | None = None,
                  background_source: str | None = None, data_dir=None, appearance: str = "inplace",
                  video_offset: int = 0, video_stride: int = 1):
+        if episode_length is None:
+            episode_length = task_spec(task).episode_length
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
         for name, value in (("frame_stack", frame_stack), ("image_size", image_size),
@@ -89,6 +95,8 @@ class DMCEnv(gym.Env):
             from smg_fast.data.colors import load_colors
             self._colors = load_colors(mode, data_dir)
         elif mode.startswith("video"):
+            from .backgrounds import video_sequence  # imports torch: only the video modes need it
+
             self._videos = video_sequence(mode, background_source, size, self._seed, data_dir,
                                           offset=video_offset, stride=video_stride)
             self._settings = video_settings(mode)
@@ -107,8 +115,18 @@ class DMCEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode. ``seed`` reseeds the task, the colour draws and the video sequence, so the
-        env then behaves exactly like a fresh one made with that seed."""
+        env then behaves exactly like a fresh one made with that seed.
+
+        ``options`` assign the episode instead of the env's own sequences (:mod:`smg_fast.envs.episodes`):
+        ``"episode"`` (its place in upstream's test-env sequence: picks the video), ``"color"`` (the colour
+        entry) and ``"start_state"`` (the task RNG's state; ``info["next_start_state"]`` is its state after
+        this reset's draws). The evaluator uses them so that results do not depend on its worker count.
+        """
         super().reset(seed=seed)
+        opts = check_reset_options(options, color_modes=self._colors is not None)
+        if "color" in opts and opts["color"] >= len(self._colors):  # checked before anything changes
+            raise ValueError(f"reset option 'color' is {opts['color']}, but {self.mode} has {len(self._colors)} "
+                             f"entries")
         info: dict[str, Any] = {}
         if seed is not None:
             self._seed = int(seed)
@@ -116,16 +134,26 @@ class DMCEnv(gym.Env):
             self._color_rng = np.random.RandomState(self._seed)
             if self._videos is not None:
                 self._videos.reset(self._seed)
+        if "start_state" in opts:
+            set_generator_state(self._env.task.random, opts["start_state"])
+        if "episode" in opts:
+            info["episode"] = int(opts["episode"])
         if self._colors is not None:
-            index = int(self._color_rng.randint(len(self._colors)))
+            if "color" in opts:
+                index = int(opts["color"])
+            else:
+                index = int(self._color_rng.randint(len(self._colors)))  # upstream ColorWrapper's draw
             self._settings = self._colors[index]
             info["color_index"] = index
         if self._appearance is not None:
             self._appearance.apply(self._settings)
         if self._videos is not None:
-            info["video"], self._background = self._videos.next()
+            pick = self._videos.at(opts["episode"]) if "episode" in opts else self._videos.next()
+            info["video"], self._background = pick
             self._bg_frame = 0
         self._env.reset()
+        if "start_state" in opts:
+            info["next_start_state"] = generator_state(self._env.task.random)
         self._stack[:] = self._render()
         self._steps = 0
         self._needs_reset = False
@@ -143,7 +171,7 @@ class DMCEnv(gym.Env):
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("step() called before reset() or after the episode ended; call reset() first")
-        a = self._check_action(action)
+        a = check_actions(action, self.action_space.shape, context=f" for {self.task}")
         # dmc2gym's mapping from [-1, 1] to the true bounds (identity for most suite tasks).
         true = (a + 1.0) / 2.0 * (self._true_high - self._true_low) + self._true_low
         true = true.astype(np.float32)
@@ -188,29 +216,13 @@ class DMCEnv(gym.Env):
             return None
         return self._background[(self._bg_frame) % len(self._background)]
 
-    def _check_action(self, action) -> np.ndarray:
-        try:
-            a = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"action must be a float array of shape {self.action_space.shape}: {e}") from None
-        if a.shape != self.action_space.shape:
-            raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape} for {self.task}")
-        finite = np.isfinite(a)
-        if not finite.all():
-            bad = np.flatnonzero(~finite)
-            raise ValueError(f"action has non-finite (NaN/inf) entries at indices {bad.tolist()}: {a.tolist()}")
-        outside = np.abs(a) > 1.0
-        if outside.any():
-            bad = np.flatnonzero(outside)
-            raise ValueError(f"action out of bounds [-1, 1] at indices {bad.tolist()}: "
-                             f"{a.ravel()[bad].tolist()}")
-        return a
-
     def _render(self) -> np.ndarray:
         frame = self.physics.render(self.image_size, self.image_size, camera_id=self.camera_id)
         frame = np.ascontiguousarray(frame.transpose(2, 0, 1))
         self._raw_frame = frame
         if self._background is not None:
+            from .backgrounds import greenscreen
+
             frame = greenscreen(frame, self.background_frame)
         return frame
 

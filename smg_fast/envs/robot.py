@@ -31,7 +31,8 @@ and pixel pipeline as :class:`smg_fast.envs.dmc.DMCEnv`:
 
 Seeds: ``make_robot(seed=s)`` seeds the gripper/goal draws with ``numpy.random.default_rng(s)``;
 ``reset(seed=s)`` reseeds, so the env then behaves exactly like a fresh one made with ``s``. (Upstream's
-test envs use the training seed: pass the same seed for every mode.)
+test envs use the training seed; the evaluator hands each episode its place in that one stream with
+``reset(options={"start_state": ...})``, see :mod:`smg_fast.envs.episodes`.)
 
 Rendering: ``dm_control.mujoco.Physics`` wraps the compiled model, and a persistent ``Camera`` renders each
 frame (pixels identical to ``mujoco.Renderer``'s). Going through dm_control rather than ``mujoco.Renderer``
@@ -46,19 +47,19 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from smg_fast.tasks import ROBOT_MODES, ROBOT_TASKS, is_robot_task, task_spec
+
+from .actions import check_actions
+from .episodes import check_reset_options, generator_state, set_generator_state
 from .rendering import ensure_gl_backend
-from .robot_assets import ROBOT_MODES, ROBOT_TASKS, load_scene, scene_file
+from .robot_assets import load_scene, scene_file
 
 __all__ = ["RobotEnv", "make_robot", "ROBOT_TASKS", "ROBOT_MODES", "ACTION_SPACES", "EPISODE_LENGTH",
            "is_robot_task"]
 
 ACTION_SPACES = ("xy", "xyz", "xyzw")
-EPISODE_LENGTH = 50    # upstream's TimeLimit (hard-coded in its train.py)
+EPISODE_LENGTH = task_spec(ROBOT_TASKS[0]).episode_length  # 50: upstream's TimeLimit (hard-coded in its train.py)
 CAMERA = "third_person"
-
-
-def is_robot_task(task: str) -> bool:
-    return isinstance(task, str) and task.startswith("robot-")
 
 
 class RobotEnv(gym.Env):
@@ -122,18 +123,31 @@ class RobotEnv(gym.Env):
     # -- gymnasium API ----------------------------------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Start an episode; ``seed`` reseeds the gripper and goal draws (= a fresh env made with it)."""
+        """Start an episode; ``seed`` reseeds the gripper and goal draws (= a fresh env made with it).
+
+        ``options`` (:mod:`smg_fast.envs.episodes`): ``"start_state"`` draws this episode's gripper and goal
+        from that generator state (``info["next_start_state"]`` is the state after the draws);
+        ``"episode"`` is reported back as ``info["episode"]``. The scenes have no colour entries.
+        """
         self._check_open()
         super().reset(seed=seed)
+        opts = check_reset_options(options, color_modes=False)
         if seed is not None:
             self._seed = int(seed)
             self._rng = np.random.default_rng(self._seed)
+        if "start_state" in opts:
+            set_generator_state(self._rng, opts["start_state"])
         self.sim.reset(self._rng)
+        info: dict[str, Any] = {"goal": self.sim.goal.copy()}
+        if "episode" in opts:
+            info["episode"] = int(opts["episode"])
+        if "start_state" in opts:
+            info["next_start_state"] = generator_state(self._rng)
         self._stack[:] = self._render()
         self._steps = 0
         self._any_success = False
         self._needs_reset = False
-        return self._observation(), {"goal": self.sim.goal.copy()}
+        return self._observation(), info
 
     def rng_state(self) -> dict:
         """The random stream the next reset draws from (see DMCEnv.rng_state)."""
@@ -146,7 +160,8 @@ class RobotEnv(gym.Env):
         self._check_open()
         if self._needs_reset:
             raise RuntimeError("step() called before reset() or after the episode ended; call reset() first")
-        a = self._check_action(action)
+        a = check_actions(action, self.action_space.shape,
+                          context=f" for {self.task} with action_space={self.action_space_name!r}")
         full = np.array([a[0], a[1], a[2] if self._use_z else 0.0, a[-1] if self._use_gripper else 1.0],
                         dtype=np.float32)  # upstream ActionSpaceWrapper
         sim = self.sim
@@ -191,24 +206,6 @@ class RobotEnv(gym.Env):
         if self._closed:
             raise RuntimeError("this environment is closed")
 
-    def _check_action(self, action) -> np.ndarray:
-        try:
-            a = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"action must be a float array of shape {self.action_space.shape}: {e}") from None
-        if a.shape != self.action_space.shape:
-            raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape} for {self.task} "
-                             f"with action_space={self.action_space_name!r}")
-        finite = np.isfinite(a)
-        if not finite.all():
-            bad = np.flatnonzero(~finite)
-            raise ValueError(f"action has non-finite (NaN/inf) entries at indices {bad.tolist()}: {a.tolist()}")
-        outside = np.abs(a) > 1.0
-        if outside.any():
-            bad = np.flatnonzero(outside)
-            raise ValueError(f"action out of bounds [-1, 1] at indices {bad.tolist()}: {a[bad].tolist()}")
-        return a
-
     def _render(self) -> np.ndarray:
         return self._camera.render().transpose(2, 0, 1)  # a view of the camera's buffer: copied by the caller
 
@@ -244,5 +241,5 @@ def make_robot(task: str, mode: str = "train", seed: int = 0, *, frame_stack: in
                          f"are {ROBOT_MODES[1:]}")
     del video_offset, video_stride
     return RobotEnv(task, mode, seed, frame_stack=frame_stack, image_size=image_size,
-                    episode_length=EPISODE_LENGTH if episode_length is None else episode_length,
+                    episode_length=task_spec(task).episode_length if episode_length is None else episode_length,
                     action_space=action_space, data_dir=data_dir, n_substeps=n_substeps)

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smg_fast.data import DOWNLOAD_COMMAND, ENV_VAR, MissingDataError, resolve_data_dir
+from smg_fast.tasks import ROBOT_MODES, ROBOT_TASKS
 
 # Public task name -> stem of upstream's scene files.
 TASK_FILES = {"robot-reach": "reach", "robot-peg-in-box": "peg_in_box"}
-ROBOT_TASKS = tuple(TASK_FILES)
-ROBOT_MODES = ("train", "test1", "test2", "test3", "test4", "test5")
+assert tuple(TASK_FILES) == ROBOT_TASKS, "every robot task of smg_fast.tasks needs its scene files here"
 DATA_GROUP = "robot"
 
 # A number with a second, trailing dot ("0.8."), inside an attribute value. "1." alone is valid and is

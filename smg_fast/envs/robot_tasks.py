@@ -30,6 +30,9 @@ mujoco-py -> mujoco mapping (where upstream relies on mujoco-py specifics):
   draw (its base position), so the state every reset starts from is the same for all seeds.
 * ``_gripper_sync`` wrote ``qpos[10] = 0.1`` and ``qpos[12] = -0.5``; the joints are resolved by name here
   (``right_outer_knuckle_joint``, ``right_inner_knuckle_joint``) and checked to sit at those addresses.
+* Peg-in-box's gripper target z is computed as upstream computes it, ``0.69603332 + 0.1`` before the z
+  draw: one ulp below the literal ``0.79603332``, a difference contact dynamics grow to ~1e-5 m within
+  an episode (the one difference issue 21's step-by-step comparison with upstream's code found).
 * Upstream's RNG was gym's ``np_random`` (a hashed-seed ``RandomState``); here a ``numpy.random.Generator``
   given by the caller. The draws and their order are upstream's (gripper x, y[, z], then goal x, y).
 """
@@ -69,6 +72,14 @@ class TaskConstants:
     gripper_base: tuple           # gripper target before noise (before the +0.17 lift)
     gripper_z_noise: tuple        # U(low, high) added to z when use_xyz
     distance_threshold: float     # success when goal_distance(achieved, goal) < this
+    gripper_z_raise: float = 0.0  # added to z after the x, y draws, before the z draw (upstream's order)
+
+    def gripper_centre(self) -> np.ndarray:
+        """The gripper target without noise, in upstream's float64 arithmetic (base, then the raise)."""
+        target = np.array(self.gripper_base, dtype=np.float64)
+        if self.gripper_z_raise:
+            target[2] += self.gripper_z_raise
+        return target
 
 
 class ArmTask:
@@ -100,7 +111,7 @@ class ArmTask:
 
         self._reset_welds()
         mujoco.mj_forward(m, data)
-        self._place_gripper(np.array(self.constants.gripper_base, dtype=np.float64))
+        self._place_gripper(self.constants.gripper_centre())
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
         self._initial_state = np.empty(mujoco.mj_stateSize(m, spec))
         mujoco.mj_getState(m, data, self._initial_state, spec)
@@ -160,9 +171,12 @@ class ArmTask:
         mujoco.mj_forward(m, d)        # upstream's _render_callback before the first frame
 
     def _draw_gripper_target(self, rng: np.random.Generator) -> np.ndarray:
-        target = np.array(self.constants.gripper_base, dtype=np.float64)
+        c = self.constants
+        target = np.array(c.gripper_base, dtype=np.float64)
         target[0] += rng.uniform(-0.05, 0.1)
         target[1] += rng.uniform(-0.1, 0.1)
+        if c.gripper_z_raise:  # peg-in-box: 0.69603332 + 0.1, one ulp below the literal 0.79603332
+            target[2] += c.gripper_z_raise
         if self.use_xyz:
             target[2] += rng.uniform(*self.constants.gripper_z_noise)
         return target
@@ -256,8 +270,9 @@ class ReachTask(ArmTask):
 class PegInBoxTask(ArmTask):
     """``PegBoxEnv``: the peg welded to the hand goes into the box (a free body) on the table."""
 
-    constants = TaskConstants(gripper_base=(1.2561169, 0.3, 0.79603332), gripper_z_noise=(-0.05, 0.05),
-                              distance_threshold=0.08)
+    # Upstream (peg_in_box.py _sample_initial_pos) starts z at 0.69603332 and adds 0.1 before the z draw.
+    constants = TaskConstants(gripper_base=(1.2561169, 0.3, 0.69603332), gripper_z_noise=(-0.05, 0.05),
+                              distance_threshold=0.08, gripper_z_raise=0.1)
     GOAL_OFFSET = np.array([0.0, 0.075, -0.035])  # box origin -> bottom centre of its inside
 
     def __init__(self, model, data, **kw):

@@ -6,13 +6,18 @@ Design (DrQ-v2 / envpool flavour, no global state):
   children inherit ``MUJOCO_GL``); env ``i`` is ``make(task, mode, seed + i, **make_kwargs)``;
 * in video modes env ``i`` shows the background videos ``i+1, i+1+N, i+1+2N, ...`` (N = num_envs), so
   that N parallel episodes cover the videos one upstream env shows in N consecutive episodes (instead
-  of N copies of video 1);
+  of N copies of video 1), unless a reset assigns the episode (below);
+* episode assignments: ``reset(env_ids=..., options=...)`` resets some envs and hands each its reset
+  options (:mod:`smg_fast.envs.episodes`: the episode's video, colour entry and start-state stream), so
+  an episode plays the same in whichever worker runs it; with ``autoreset=False`` a finished env waits
+  for such a reset instead of starting its next episode by itself (the evaluator's protocol);
 * workers write observations straight into one preallocated shared uint8 buffer
   ``[num_envs, 3k, H, W]``; only actions, rewards, flags and small info dicts travel through the pipes;
-* **auto-reset, same step**: when an episode ends, the worker resets at once; the observation returned
-  for that step is the first observation of the next episode and ``info["final_obs"]`` holds the last
-  observation of the finished one (for every env, ``info["final_obs"]`` is the true next observation of
-  the transition: it equals ``obs`` where the episode did not end), as gymnasium's same-step autoreset;
+* **auto-reset, same step** (``autoreset=True``, the default): when an episode ends, the worker resets
+  at once; the observation returned for that step is the first observation of the next episode and
+  ``info["final_obs"]`` holds the last observation of the finished one (for every env,
+  ``info["final_obs"]`` is the true next observation of the transition: it equals ``obs`` where the
+  episode did not end), as gymnasium's same-step autoreset;
   ``info["episode_return"]`` / ``["episode_length"]`` are set where an episode ended (NaN / 0 elsewhere);
 * waits poll the pipes with short timeouts and check that the workers are alive: a worker that dies
   or raises makes the call raise (RuntimeError, or the worker's own exception) within about a second;
@@ -27,12 +32,14 @@ import ctypes
 import multiprocessing as mp
 import multiprocessing.connection
 import signal
+import sys
 import time
 import traceback
 import weakref
 
 import numpy as np
 
+from .actions import check_actions
 from .rendering import ensure_gl_backend
 
 _POLL_S = 0.25
@@ -47,17 +54,16 @@ class _RemoteTraceback(Exception):
         return "\n--- traceback in the worker ---\n" + self.tb
 
 
-def _worker(index, conn, obs_raw, final_raw, obs_shape, task, mode, seed, make_kwargs):
+def _worker(index, conn, obs_raw, final_raw, obs_shape, task, mode, seed, make_kwargs, autoreset=True):
     env = None
     # Ctrl-C reaches the whole process group: the parent decides (finish a step, checkpoint, close us).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        import torch
-
-        torch.set_num_threads(1)  # one core per worker; the compositing ops would oversubscribe otherwise
         from smg_fast.envs import make
 
         env = make(task, mode, seed, **make_kwargs)
+        if "torch" in sys.modules:  # video modes (greenscreen, video resize); not imported otherwise (~1 s)
+            sys.modules["torch"].set_num_threads(1)  # one core per worker: the ops would oversubscribe
         obs_buf = np.frombuffer(obs_raw, dtype=np.uint8).reshape(-1, *obs_shape)[index]
         final_buf = np.frombuffer(final_raw, dtype=np.uint8).reshape(-1, *obs_shape)[index]
         conn.send(("ready", (env.action_space, env.observation_space, env.max_episode_steps)))
@@ -69,14 +75,16 @@ def _worker(index, conn, obs_raw, final_raw, obs_shape, task, mode, seed, make_k
                 ep_return += reward
                 ep_length += 1
                 if terminated or truncated:
-                    final_buf[...] = obs
                     info.update(episode_return=ep_return, episode_length=ep_length)
-                    obs, info["reset_info"] = env.reset()
                     ep_return, ep_length = 0.0, 0
+                    if autoreset:
+                        final_buf[...] = obs
+                        obs, info["reset_info"] = env.reset()
                 obs_buf[...] = obs
                 conn.send(("ok", (reward, terminated, truncated, info)))
             elif cmd == "reset":
-                obs, info = env.reset(seed=arg)
+                reset_seed, options = arg
+                obs, info = env.reset(seed=reset_seed, options=options)
                 ep_return, ep_length = 0.0, 0
                 obs_buf[...] = obs
                 conn.send(("ok", info))
@@ -122,25 +130,22 @@ def _shutdown(procs: list, conns: list, grace_s: float = 5.0) -> None:
         c.close()
 
 
-def check_step_request(actions, env_ids, num_envs: int, pending, action_shape):
-    """Validate a ``send(actions, env_ids)``: distinct ids in range, none in flight, actions of the
-    right shape, finite and in [-1, 1]. Returns (ids as int64 array, actions as float64 array)."""
+def check_env_ids(env_ids, num_envs: int) -> np.ndarray:
+    """``env_ids`` (default: all) as an int64 array of distinct ids in ``[0, num_envs)``, or ValueError."""
     ids = np.arange(num_envs) if env_ids is None else np.asarray(env_ids, dtype=np.int64).reshape(-1)
     if len(set(ids.tolist())) != len(ids) or ids.min(initial=0) < 0 or ids.max(initial=0) >= num_envs:
         raise ValueError(f"env_ids must be distinct ids in [0, {num_envs}), got {ids.tolist()}")
+    return ids
+
+
+def check_step_request(actions, env_ids, num_envs: int, pending, action_shape):
+    """Validate a ``send(actions, env_ids)``: distinct ids in range, none in flight, actions of the
+    right shape, finite and in [-1, 1]. Returns (ids as int64 array, actions as float64 array)."""
+    ids = check_env_ids(env_ids, num_envs)
     busy = sorted(set(ids.tolist()) & set(pending))
     if busy:
         raise RuntimeError(f"envs {busy} still have a step in flight; recv() before sending to them again")
-    a = np.asarray(actions, dtype=np.float64)
-    want = (len(ids), *action_shape)
-    if a.shape != want:
-        raise ValueError(f"actions have shape {a.shape}, expected {want}")
-    bad = ~np.isfinite(a).reshape(len(ids), -1).all(axis=1)
-    if bad.any():
-        raise ValueError(f"actions for envs {ids[bad].tolist()} have non-finite (NaN/inf) entries")
-    bad = (np.abs(a) > 1.0).reshape(len(ids), -1).any(axis=1)
-    if bad.any():
-        raise ValueError(f"actions for envs {ids[bad].tolist()} are out of bounds [-1, 1]")
+    a = check_actions(actions, action_shape, env_ids=ids)
     return ids, a
 
 
@@ -151,15 +156,18 @@ class VectorEnv:
         timeout: seconds any single wait (env creation, reset, step) may take before TimeoutError.
         context: multiprocessing start method, ``"spawn"`` (default) or ``"forkserver"``. Scripts that
             create a VectorEnv at top level need the usual ``if __name__ == "__main__":`` guard.
+        autoreset: True (default): an env whose episode ends starts its next one in the same step (see
+            the module doc). False: it stops there (``obs`` and ``info["final_obs"]`` are its last
+            observation) until ``reset(env_ids=...)`` starts its next episode, with that episode's options.
 
-    ``reset(seed=None)`` -> ``(obs, info)``; ``step(actions)`` -> ``(obs, reward, terminated, truncated,
-    info)`` for all envs; ``send(actions, env_ids)`` / ``recv(batch_size)`` do the same asynchronously for
-    a subset (``info["env_id"]`` says which envs a result holds, ascending). Observations are copies,
-    ``uint8 [n, 3k, H, W]``.
+    ``reset(seed=None, env_ids=None, options=None)`` -> ``(obs, info)``; ``step(actions)`` -> ``(obs,
+    reward, terminated, truncated, info)`` for all envs; ``send(actions, env_ids)`` / ``recv(batch_size)``
+    do the same asynchronously for a subset (``info["env_id"]`` says which envs a result holds,
+    ascending). Observations are copies, ``uint8 [n, 3k, H, W]``.
     """
 
     def __init__(self, task: str, mode: str = "train", num_envs: int = 2, seed: int = 0, *,
-                 timeout: float = 300.0, context: str = "spawn", **make_kwargs):
+                 timeout: float = 300.0, context: str = "spawn", autoreset: bool = True, **make_kwargs):
         if int(num_envs) != num_envs or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         if context not in ("spawn", "forkserver"):
@@ -168,6 +176,7 @@ class VectorEnv:
         self.task, self.mode = task, mode
         self.num_envs = int(num_envs)
         self.timeout = float(timeout)
+        self.autoreset = bool(autoreset)
         k, s = int(make_kwargs.get("frame_stack", 3)), int(make_kwargs.get("image_size", 84))
         self.obs_shape = (3 * k, s, s)
         ctx = mp.get_context(context)
@@ -178,7 +187,8 @@ class VectorEnv:
         self._final = np.frombuffer(self._final_raw, dtype=np.uint8).reshape(self.num_envs, *self.obs_shape)
         self._procs, self._conns = [], []
         self._pending: list[int] = []
-        self._needs_reset = True
+        self._needs_reset = np.ones(self.num_envs, dtype=bool)
+        self._ever_reset = False
         self._closed = False
         self._finalizer = weakref.finalize(self, _shutdown, self._procs, self._conns)
         for i in range(self.num_envs):
@@ -187,7 +197,7 @@ class VectorEnv:
             kwargs = {"video_offset": i, "video_stride": self.num_envs, **make_kwargs}
             p = ctx.Process(target=_worker, name=f"smg-fast-env-{i}", daemon=True,
                             args=(i, child, self._obs_raw, self._final_raw, self.obs_shape, task, mode, seed + i,
-                                  kwargs))
+                                  kwargs, self.autoreset))
             p.start()
             child.close()  # the worker owns it now; our copy would hide the worker's death (no EOF)
             self._procs.append(p)
@@ -202,24 +212,43 @@ class VectorEnv:
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
 
-    def reset(self, seed: int | None = None):
-        """Reset every env (env i with ``seed + i`` if a seed is given). Returns ``(obs, info)``."""
+    def reset(self, seed: int | None = None, *, env_ids=None, options=None):
+        """Reset the envs ``env_ids`` (default: all). Returns ``(obs, info)`` of those envs, in the order
+        of ``env_ids``, with ``info["env_id"]`` and each env's reset info in ``info["env_infos"]``.
+
+        ``seed``: env ``i`` is reset with ``seed + i``. ``options``: one dict for every env reset, or one
+        per id (None for none): each env's ``reset(options=...)``, e.g. an episode assignment
+        (:mod:`smg_fast.envs.episodes`). Envs with a step in flight cannot be reset.
+        """
         self._check_open()
-        if self._pending:
-            raise RuntimeError(f"reset() with results pending for envs {self._pending}; recv() them first")
-        for i in range(self.num_envs):
-            self._send(i, ("reset", None if seed is None else seed + i))
-        infos = self._gather(range(self.num_envs), self.num_envs, "reset")
-        self._needs_reset = False
-        ids = np.arange(self.num_envs)
-        return self._obs.copy(), {"env_id": ids, "env_infos": [infos[i] for i in ids]}
+        ids = check_env_ids(env_ids, self.num_envs)
+        busy = sorted(set(ids.tolist()) & set(self._pending))
+        if busy:
+            raise RuntimeError(f"reset() with results pending for envs {busy}; recv() them first")
+        if options is None or isinstance(options, dict):
+            per_env = [options] * len(ids)
+        else:
+            per_env = list(options)
+            if len(per_env) != len(ids):
+                raise ValueError(f"options must be one dict or one per env reset ({len(ids)}), "
+                                 f"got {len(per_env)}")
+        for i, opts in zip(ids.tolist(), per_env):
+            self._send(i, ("reset", (None if seed is None else seed + i, opts)))
+        infos = self._gather(ids.tolist(), len(ids), "reset")
+        self._needs_reset[ids] = False
+        self._ever_reset = True
+        return self._obs[ids], {"env_id": ids, "env_infos": [infos[i] for i in ids.tolist()]}
 
     def send(self, actions, env_ids=None) -> None:
         """Start a step of the envs ``env_ids`` (default: all) with ``actions[j]`` for ``env_ids[j]``."""
         self._check_open()
-        if self._needs_reset:
+        if not self._ever_reset:
             raise RuntimeError("call reset() before the first send()/step()")
         ids, a = check_step_request(actions, env_ids, self.num_envs, self._pending, self.action_space.shape)
+        stopped = ids[self._needs_reset[ids]]
+        if len(stopped):
+            raise RuntimeError(f"envs {stopped.tolist()} need a reset (never reset, or their episode ended with "
+                               f"autoreset=False): reset(env_ids={stopped.tolist()}) before stepping them")
         for j, i in enumerate(ids.tolist()):
             self._send(i, ("step", a[j]))
             self._pending.append(i)
@@ -243,7 +272,11 @@ class VectorEnv:
         infos = [results[i][3] for i in ids]
         obs = self._obs[ids]  # fancy indexing: a copy
         done = terminated | truncated
-        final_obs = np.where(done[:, None, None, None], self._final[ids], obs)
+        if self.autoreset:
+            final_obs = np.where(done[:, None, None, None], self._final[ids], obs)
+        else:  # a finished env stays at its last observation until it is reset
+            final_obs = obs.copy()
+            self._needs_reset[ids[done]] = True
         info = {
             "env_id": ids,
             "final_obs": final_obs,

@@ -169,3 +169,45 @@ def test_missing_data_names_the_command(tmp_path):
     for mode in ("color_easy", "video_hard"):
         with pytest.raises(MissingDataError, match="smg-fast data download dmcgb"):
             envs.make(TASK, mode, data_dir=tmp_path)
+
+
+# -- assigned episodes (the evaluator's protocol, smg_fast.envs.episodes) ---------------------------------
+
+def test_reset_options_assign_colour_and_start_state():
+    """Given an episode's options, any env plays the same episode: its colour entry, and its initial state
+    drawn from the given stream; the env's own sequences stay untouched."""
+    from smg_fast.envs.episodes import initial_start_state
+
+    a = envs.make(TASK, "color_hard", seed=5, episode_length=EPISODE)
+    b = envs.make(TASK, "color_hard", seed=77, episode_length=EPISODE)
+    plain = envs.make(TASK, "train", seed=9, episode_length=EPISODE)
+    b.reset()  # some history first: it must not matter
+    options = {"episode": 3, "color": 17, "start_state": initial_start_state(TASK, 9)}
+    (oa, ia), (ob, ib) = a.reset(options=options), b.reset(options=options)
+    np.testing.assert_array_equal(oa, ob)
+    assert ia["color_index"] == ib["color_index"] == 17 and ia["episode"] == 3
+    assert ia["next_start_state"] == ib["next_start_state"]
+    plain.reset()  # the stream of an env of seed 9: same initial state
+    np.testing.assert_array_equal(a.physics.get_state(), plain.physics.get_state())
+    a.reset(options={"color": 17, "start_state": ia["next_start_state"]})  # chained: that env's second episode
+    plain.reset()
+    np.testing.assert_array_equal(a.physics.get_state(), plain.physics.get_state())
+    _, info = a.reset()  # without options: the env's own colour draws, from their start
+    assert info["color_index"] == np.random.RandomState(5).randint(100) and "next_start_state" not in info
+    for bad, what in (({"colour": 1}, "unknown reset options"), ({"color": 100}, "100 entries"),
+                      ({"color": -1}, "'color'"), ({"episode": 1.5}, "'episode'"),
+                      ({"start_state": {"bit_generator": "PCG64"}}, "MT19937")):
+        with pytest.raises(ValueError, match=what):
+            a.reset(options=bad)
+    with pytest.raises(ValueError, match="colour modes"):
+        plain.reset(options={"color": 1})
+    for env in (a, b, plain):
+        env.close()
+
+
+def test_reset_option_episode_picks_upstreams_video():
+    env = envs.make(TASK, "video_easy", seed=0, episode_length=EPISODE, background_source="procedural")
+    assert env.reset(options={"episode": 4})[1]["video"] == "procedural5"    # (4 + 1) mod 10
+    assert env.reset(options={"episode": 19})[1]["video"] == "procedural0"   # wraps
+    assert env.reset()[1]["video"] == "procedural1"  # the env's own counter did not move
+    env.close()

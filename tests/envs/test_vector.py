@@ -153,3 +153,33 @@ def test_video_envs_share_out_the_upstream_video_sequence():
     assert truncated.all()
     assert [d["reset_info"]["video"] for d in info["env_infos"]] == ["procedural3", "procedural4"]
     v.close()
+
+
+def test_assigned_resets_without_autoreset():
+    """The evaluator's protocol: envs reset one by one with their episode's options, and a finished env
+    waits for its next assignment instead of resetting itself."""
+    v = envs.VectorEnv(TASK, "color_easy", num_envs=2, seed=0, episode_length=4, autoreset=False)
+    try:
+        obs, info = v.reset(env_ids=[1], options=[{"color": 7, "episode": 0}])
+        assert obs.shape == (1, 9, 84, 84) and info["env_id"].tolist() == [1]
+        assert info["env_infos"][0]["color_index"] == 7 and info["env_infos"][0]["episode"] == 0
+        with pytest.raises(RuntimeError, match=r"envs \[0\] need a reset"):
+            v.step(np.zeros((2, 6)))
+        v.reset(env_ids=[0], options={"color": 3})
+        obs, reward, terminated, truncated, info = v.step(np.zeros((2, 6)))  # 1 agent step: both end
+        assert truncated.all() and np.isfinite(info["episode_return"]).all()
+        np.testing.assert_array_equal(info["final_obs"], obs)  # no new episode was started
+        assert all("reset_info" not in d for d in info["env_infos"])
+        with pytest.raises(RuntimeError, match=r"envs \[0, 1\] need a reset"):
+            v.step(np.zeros((2, 6)))
+        v.reset(env_ids=[0])
+        v.send(np.zeros((1, 6)), env_ids=[0])
+        with pytest.raises(RuntimeError, match=r"pending for envs \[0\]"):
+            v.reset(env_ids=[0])
+        _, info = v.reset(env_ids=[1], options=[{"color": 9}])  # while env 0 steps
+        assert info["env_infos"][0]["color_index"] == 9
+        v.recv()
+        with pytest.raises(ValueError, match="one per env"):
+            v.reset(env_ids=[0, 1], options=[{"color": 1}])
+    finally:
+        v.close()

@@ -1,4 +1,5 @@
-"""The optional envpool backend: VectorEnv's API and this package's action-repeat semantics.
+"""The envpool comparison backend (``envpool_vector.py``): VectorEnv's API and this package's action-repeat
+semantics, so that ``test_bench_envs.py`` compares like with like.
 
 The tests that step envpool run where it is installed (``pip install '.[envpool]'``); CI does not
 install it (~300 MB of assets), so there they are skipped and only the backend-free checks run."""
@@ -9,8 +10,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from smg_fast.envs import EnvpoolVectorEnv
-from smg_fast.envs.envpool_backend import envpool_task_id
+from envpool_vector import EnvpoolVectorEnv, envpool_task_id
 
 HAVE_ENVPOOL = importlib.util.find_spec("envpool") is not None
 needs_envpool = pytest.mark.skipif(not HAVE_ENVPOOL, reason="envpool not installed (pip install '.[envpool]')")

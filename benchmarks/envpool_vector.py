@@ -1,4 +1,8 @@
-"""envpool as an optional backend for train-mode collection (``pip install .[envpool]``).
+"""envpool behind :class:`~smg_fast.envs.VectorEnv`'s API: the comparison ``test_bench_envs.py`` measures
+(``pip install '.[envpool]'``). Not part of the package: at the paper's action repeats (2, 4, 8) it is
+0.3-0.6x as fast as ``VectorEnv`` and only on par at action repeat 1 (README, "Environments"), and it
+cannot take the evaluator's per-episode assignments (start states, colours, videos are seeded once per
+env at construction), so no training or evaluation path would use it.
 
 :class:`EnvpoolVectorEnv` has :class:`~smg_fast.envs.VectorEnv`'s API (``reset``, ``step``,
 ``send`` / ``recv``, ``close``, the same ``info`` keys, same-step auto-reset with ``final_obs``) over
@@ -20,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rendering import ensure_gl_backend
-from .tasks import camera_id, default_action_repeat
-from .vector import check_step_request
+from smg_fast.envs.rendering import ensure_gl_backend
+from smg_fast.envs.tasks import camera_id, default_action_repeat
+from smg_fast.envs.vector import check_step_request
 
 
 def envpool_task_id(task: str) -> str:
