@@ -143,19 +143,45 @@ def read_state(sweep_dir: Path) -> dict:
 # ----------------------------------------------------------------------------------------------------
 # the Ray task: one attempt of one run
 
-def _child_main(argv: list[str]) -> None:
-    """``python -m smg_fast.sweep PARENT_PID TRAIN_ARGS...``: ask Linux to send SIGTERM when the parent (the
-    Ray worker) dies, then become ``python -m smg_fast.cli train TRAIN_ARGS``. SIGTERM makes training stop
-    at the end of its step with a checkpoint, so a killed sweep loses no work and leaves no stray run."""
-    parent = int(argv[0])
+def _die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Linux: have ``sig`` sent to this process when its parent dies (a no-op elsewhere)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        sys.exit(128 + signal.SIGTERM)
-    os.execv(sys.executable, [sys.executable, "-m", "smg_fast.cli", "train", *argv[1:]])
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
+
+
+def _supervise(argv: list[str]) -> int:
+    """``python -m smg_fast.sweep WORKER_PID TRAIN_ARGS...``: run ``python -m smg_fast.cli train
+    TRAIN_ARGS`` and exit with its status.
+
+    Why a supervisor between the Ray worker and the training process: a Ray worker that exits (its driver
+    or raylet gone) SIGKILLs its direct children, which would lose the steps since the last checkpoint.
+    The training process is a grandchild in a session of its own, so nothing kills it outright; it gets
+    SIGTERM when the supervisor dies, or when the supervisor gets SIGTERM / SIGINT, and then stops at the
+    end of its step with a checkpoint (exit 128 + 15)."""
+    worker = int(argv[0])
+    _die_with_parent(signal.SIGTERM)
+    if os.getppid() != worker:  # the worker died before prctl took effect
+        return 128 + signal.SIGTERM
+
+    def child_setup():  # runs in the child between fork and exec; the supervisor has one thread
+        os.setsid()
+        _die_with_parent(signal.SIGTERM)
+
+    keep = tuple(int(fd) for fd in os.environ.get("SMG_FAST_SWEEP_KEEP_FDS", "").split(",") if fd)
+    proc = subprocess.Popen([sys.executable, "-m", "smg_fast.cli", "train", *argv[1:]], preexec_fn=child_setup,
+                            pass_fds=keep)
+
+    def forward(signum, frame):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    rc = proc.wait()
+    return 128 - rc if rc < 0 else rc
 
 
 def _take_lock(path: Path, wait_s: float):
@@ -210,6 +236,7 @@ def execute_run(spec_d: dict, sweep_dir: str, device: str, threads: int, attempt
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(threads)
+        env["SMG_FAST_SWEEP_KEEP_FDS"] = str(lock.fileno())
         cmd = [sys.executable, "-m", "smg_fast.sweep", str(os.getpid()), *args]
         t0 = time.time()
         with open(log, "a") as lf:
@@ -587,6 +614,14 @@ def _resolve(args) -> tuple[Grid, Path]:
 def _main(args: argparse.Namespace) -> int:
     try:
         grid, sweep_dir = _resolve(args)
+        if args.run_cpus is not None:
+            if args.run_cpus <= 0:
+                raise GridError("--run-cpus must be > 0")
+            grid.cpus = args.run_cpus
+        if args.run_gpus is not None:
+            if args.run_gpus < 0 or (args.run_gpus > 1 and args.run_gpus != int(args.run_gpus)):
+                raise GridError("--run-gpus must be >= 0, a fraction only below 1")
+            grid.gpus = args.run_gpus
         if args.status:
             if not sweep_dir.is_dir():
                 print(f"{sweep_dir}: no sweep has run here yet ({len(grid.runs)} runs in the grid)")
@@ -616,6 +651,9 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="an existing Ray cluster (e.g. auto or HOST:6379); default: a local one")
     p.add_argument("--cpus", type=float, default=None, help="local Ray: CPUs to use (default all)")
     p.add_argument("--gpus", type=float, default=None, help="local Ray: GPUs to use (default all)")
+    p.add_argument("--run-cpus", type=float, default=None, help="CPUs per run (overrides the grid's [resources] cpus)")
+    p.add_argument("--run-gpus", type=float, default=None,
+                   help="GPUs per run, fractions allowed (overrides the grid's [resources] gpus; > 0 trains on cuda)")
     p.add_argument("--max-concurrent", type=int, default=None, help="at most this many runs at once")
     p.add_argument("--retries", type=int, default=None, help="retries per failed run (default: the grid's max_retries)")
     p.add_argument("--poll", type=float, default=5.0, help="seconds between checks of the running runs")
@@ -626,4 +664,4 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    _child_main(sys.argv[1:])
+    sys.exit(_supervise(sys.argv[1:]))
