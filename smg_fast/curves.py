@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from smg_fast import rundir
-from smg_fast.results import RunResult, is_robot, mode_order, ordered_columns
+from smg_fast.results import RunResult, is_robot, mode_order, ordered_columns, task_order
 
 TITLES = {"train": "Training", "color_easy": "Color-Easy", "color_hard": "Color-Hard", "video_easy": "Video-Easy",
           "video_hard": "Video-Hard"}
@@ -66,7 +66,7 @@ def plot_curves(results: list[RunResult], out_dir: Path) -> list[Path]:
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf"]
     colors = {c: palette[i % len(palette)] for i, c in enumerate(columns)}
-    tasks = sorted(data, key=lambda t: (is_robot(t), t))
+    tasks = task_order(data)
     paths = []
 
     def legend(fig, ncol):

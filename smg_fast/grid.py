@@ -312,7 +312,8 @@ def read_grid_file(path: str | Path) -> dict:
             try:
                 import yaml
             except ImportError:
-                raise GridError(f"{path}: YAML grids need PyYAML (pip install pyyaml), or write the grid as TOML") from None
+                raise GridError(f"{path}: YAML grids need PyYAML (pip install pyyaml), "
+                                "or write the grid as TOML") from None
             return yaml.safe_load(path.read_text()) or {}
         if suffix == ".json":
             return json.loads(path.read_text())

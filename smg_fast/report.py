@@ -22,8 +22,9 @@ import csv
 from pathlib import Path
 
 from smg_fast import tables
+from smg_fast.grid import GRID_COPY
 from smg_fast.results import (Column, RunResult, collect, is_robot, mode_order, ordered_columns,
-                              reference_column, score_table)
+                              reference_column, score_table, task_order)
 from smg_fast.tables import AVERAGE, Block, average_stat, stat
 
 
@@ -35,7 +36,7 @@ def build_blocks(scores: dict, chosen: Column | None) -> list[Block]:
     """The comparison and ablation tables for ``scores`` = {(task, mode, column): [seed values]}."""
     stats = {k: stat(v) for k, v in scores.items() if v}
     columns = ordered_columns({c for _, _, c in stats})
-    tasks = sorted({t for t, _, _ in stats})
+    tasks = task_order({t for t, _, _ in stats})
     dmc = [t for t in tasks if not is_robot(t)]
     robot = [t for t in tasks if is_robot(t)]
     out: list[Block] = []
@@ -110,11 +111,15 @@ def aggregate_rows(results: list[RunResult], reps: int, seed: int) -> list[dict]
 
     scores = score_table(results)
     out = []
-    for family, pick in (("dmc", lambda t: not is_robot(t)), ("robot", is_robot)):
+    # DMControl returns share a 0-1000 scale and are pooled across tasks; robot tasks' returns do not
+    # (reach ~30, peg-in-box ~240), so each robot task is aggregated on its own (strata: its modes).
+    families = [("dmc", lambda t: not is_robot(t))]
+    families += [(t, lambda x, t=t: x == t) for t in task_order({t for t, _, _ in scores if is_robot(t)})]
+    for family, pick in families:
         keys = {k: v for k, v in scores.items() if pick(k[0])}
         if not keys:
             continue
-        tasks = sorted({t for t, _, _ in keys})
+        tasks = task_order({t for t, _, _ in keys})
         modes = mode_order({m for _, m, _ in keys})
         columns = ordered_columns({c for _, _, c in keys})
         rows = [(m, [(t, m) for t in tasks]) for m in modes]
@@ -136,10 +141,9 @@ def aggregate_rows(results: list[RunResult], reps: int, seed: int) -> list[dict]
 
 def aggregates_markdown(rows: list[dict], reps: int, decimals: int = 0) -> str:
     parts = []
-    for family, title in (("dmc", "DMControl tasks"), ("robot", "robot tasks")):
+    for family in dict.fromkeys(r["family"] for r in rows):
         fam = [r for r in rows if r["family"] == family]
-        if not fam:
-            continue
+        title = "DMControl tasks" if family == "dmc" else family
         cols = list(dict.fromkeys(r["column"] for r in fam))
         modes = list(dict.fromkeys(r["mode"] for r in fam))
         cell = {(r["mode"], r["column"]): r for r in fam}
@@ -151,8 +155,9 @@ def aggregates_markdown(rows: list[dict], reps: int, decimals: int = 0) -> str:
                 vals.append(f"{r['iqm']:.{decimals}f} [{r['iqm_low']:.{decimals}f}, {r['iqm_high']:.{decimals}f}]"
                             if r else "–")
             lines.append(f"| {m} | " + " | ".join(vals) + " |")
+        strata = "tasks, or tasks × modes for 'all modes'" if family == "dmc" else "its modes for 'all modes'"
         parts.append(f"**Interquartile mean over {title}** (95 % stratified-bootstrap CI, {reps} resamples; "
-                     "strata: tasks, or tasks × modes for 'all modes')\n\n" + "\n".join(lines) + "\n")
+                     f"runs resampled within each stratum; strata: {strata})\n\n" + "\n".join(lines) + "\n")
     return "\n".join(parts)
 
 
@@ -190,7 +195,7 @@ def make_report(paths, out_dir: Path | None = None, method: str | None = None, w
         raise SystemExit(f"no finished runs in {', '.join(map(str, paths))}: {len(left)} unfinished{hint}")
     if out_dir is None:
         single = Path(paths[0])
-        out_dir = single / "report" if len(paths) == 1 and (single / "grid.json").is_file() else Path("report")
+        out_dir = single / "report" if len(paths) == 1 and (single / GRID_COPY).is_file() else Path("report")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scores = score_table(used)
@@ -208,7 +213,7 @@ def make_report(paths, out_dir: Path | None = None, method: str | None = None, w
     for b in blocks:
         md.append(tables.markdown(b, decimals))
         rows = tables.csv_rows(b)
-        if with_paper:
+        if with_paper and b.kind == "compare":  # an ablation block repeats columns of a compare block
             text, extra = paper.compare(b, decimals)
             if text:
                 md.append(text)
@@ -268,7 +273,8 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def add_report_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("report", help="the paper's tables, IQM aggregates and learning curves from finished runs",
+    p = subparsers.add_parser("report",
+                              help="the paper's tables, IQM aggregates and learning curves from finished runs",
                               description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("paths", nargs="*", help="run directories and/or sweep directories")
@@ -278,7 +284,8 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--include-unfinished", action="store_true",
                    help="also use unfinished runs (their latest evaluation)")
     p.add_argument("--decimals", type=int, default=0, help="decimals of the returns shown (the paper: 0)")
-    p.add_argument("--bootstrap-reps", type=int, default=50_000, help="bootstrap resamples for the CIs (0: no aggregates)")
+    p.add_argument("--bootstrap-reps", type=int, default=50_000,
+                   help="bootstrap resamples for the CIs (0: no aggregates)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     p.add_argument("--no-curves", action="store_true", help="skip the learning-curve figures")
     p.set_defaults(func=_main)

@@ -13,6 +13,9 @@ from smg_fast.grid import GRID_COPY, LOSSES, GridError, load_grid
 
 # The paper's column order (Tables 1, 2, 6-8); other methods follow in name order.
 METHOD_ORDER = ("sac", "drq", "soda", "svea", "srm", "sgqn", "smg")
+# The paper's row order (Tables 1, 6, 7; Figure 11), then other tasks by name.
+TASK_ORDER = ("cartpole-swingup", "finger-spin", "walker-stand", "walker-walk", "cheetah-run", "robot-reach",
+              "robot-peg-in-box")
 DMC_MODES = ("train", "color_easy", "color_hard", "video_easy", "video_hard")
 ROBOT_MODES = ("train", "test1", "test2", "test3", "test4", "test5")
 # Config keys that do not change what a run learns (or differ per task by design): runs differing only
@@ -55,6 +58,11 @@ def is_robot(task: str) -> bool:
 def mode_order(modes) -> list[str]:
     known = {m: i for i, m in enumerate(DMC_MODES + ROBOT_MODES[1:])}
     return sorted(set(modes), key=lambda m: (known.get(m, len(known)), m))
+
+
+def task_order(tasks) -> list[str]:
+    rank = {t: i for i, t in enumerate(TASK_ORDER)}
+    return sorted(set(tasks), key=lambda t: (is_robot(t), rank.get(t, len(rank)), t))
 
 
 def method_key(method: str) -> tuple:
@@ -104,9 +112,11 @@ def _grid_specs(sweep_dir: Path) -> dict[Path, Column]:
         grid = load_grid(sweep_dir)
     except GridError:
         return {}
-    return {run_path(sweep_dir, s).resolve():
-            (s.task, s.seed, Column(s.method, ablation_variant(grid.ablations.get(s.ablation, {})), s.ablation, s.preset))
-            for s in grid.runs}
+    out = {}
+    for s in grid.runs:
+        variant = ablation_variant(grid.ablations.get(s.ablation, {}))
+        out[run_path(sweep_dir, s).resolve()] = (s.task, s.seed, Column(s.method, variant, s.ablation, s.preset))
+    return out
 
 
 def collect(paths, include_unfinished: bool = False) -> tuple[list[RunResult], list[RunResult]]:

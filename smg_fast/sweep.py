@@ -162,6 +162,9 @@ def _supervise(argv: list[str]) -> int:
     SIGTERM when the supervisor dies, or when the supervisor gets SIGTERM / SIGINT, and then stops at the
     end of its step with a checkpoint (exit 128 + 15)."""
     worker = int(argv[0])
+    # A Ray worker starts tasks on a thread that blocks some signals, and a signal mask is inherited
+    # through fork and exec: unblock the two this supervisor and the training process must receive.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     _die_with_parent(signal.SIGTERM)
     if os.getppid() != worker:  # the worker died before prctl took effect
         return 128 + signal.SIGTERM
@@ -199,10 +202,14 @@ def _take_lock(path: Path, wait_s: float):
             time.sleep(1.0)
 
 
-def execute_run(spec_d: dict, sweep_dir: str, device: str, threads: int, attempt: int,
+def execute_run(spec_d: dict, sweep_dir: str, device: str, threads: int, attempt: int, stop_file: str = "",
                 lock_wait_s: float = 600.0, stop_grace_s: float = 300.0) -> dict:
     """One attempt of one run, in a Ray worker: skip it when finished, resume it from its checkpoint, or
-    clear it and start it; its output goes to the run's log. Returns what happened (a dict)."""
+    clear it and start it; its output goes to the run's log. Returns what happened (a dict).
+
+    The driver asks running runs to stop by creating ``stop_file`` (a file, not ``ray.cancel``: Ray
+    delivers a cancellation to a task blocked in a wait only when it returns, and a file works on every
+    node of a cluster that shares the sweep directory); the training process then gets SIGTERM."""
     spec = spec_from_dict(spec_d)
     sweep = Path(sweep_dir)
     host = socket.gethostname()
@@ -220,6 +227,8 @@ def execute_run(spec_d: dict, sweep_dir: str, device: str, threads: int, attempt
     try:
         if rundir.is_finished(run):
             return {**out, "status": "finished", "skipped": True, "returncode": 0, "tail": ""}
+        if stop_file and os.path.exists(stop_file):  # the sweep is stopping: do not start
+            return {**out, "status": "stopped", "returncode": None, "tail": ""}
         if rundir.has_checkpoint(run):
             clash = config_mismatch(spec, run)
             if clash:
@@ -247,12 +256,15 @@ def execute_run(spec_d: dict, sweep_dir: str, device: str, threads: int, attempt
             proc = subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, pass_fds=(lock.fileno(),))
             try:
+                asked = False
                 while True:
                     try:
                         rc = proc.wait(timeout=1.0)
                         break
                     except subprocess.TimeoutExpired:
-                        continue
+                        if stop_file and not asked and os.path.exists(stop_file):
+                            proc.send_signal(signal.SIGTERM)
+                            asked = True
             except BaseException:  # ray.cancel (KeyboardInterrupt) or the worker shutting down
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGTERM)
@@ -391,6 +403,9 @@ class _Driver:
         self.failed_ids: list[str] = []
         self.bar = None
         self.progress = progress
+        for old in sweep_dir.glob(".stop-*"):  # requests of an earlier driver (this one holds the driver lock)
+            old.unlink(missing_ok=True)
+        self.stop_file = sweep_dir.resolve() / f".stop-{os.getpid()}-{int(time.time())}"
         self.remote = ray.remote(execute_run).options(num_cpus=grid.cpus, num_gpus=grid.gpus, max_retries=0)
 
     def say(self, text: str) -> None:
@@ -410,7 +425,7 @@ class _Driver:
     def submit(self, spec: RunSpec) -> None:
         n = self.attempts[spec.run_id] = self.attempts.get(spec.run_id, 0) + 1
         ref = self.remote.remote(spec_to_dict(spec), str(self.sweep_dir.resolve()), self.grid.run_device,
-                                 max(1, round(self.grid.cpus)), n)
+                                 max(1, round(self.grid.cpus)), n, str(self.stop_file))
         self.pending[ref] = spec
         self.started_at[spec.run_id] = time.time()
         self.mark(spec, state="submitted", attempts=n)
@@ -427,7 +442,8 @@ class _Driver:
             else:
                 _, evals = rundir.last_eval(run_path(self.sweep_dir, spec))
                 text = ", ".join(f"{m} {v:.1f}" for m, v in evals.items())
-                self.say(f"done    {rid} ({result.get('how')}, {result.get('seconds', 0):.0f} s){': ' + text if text else ''}")
+                took = f"{result.get('how')}, {result.get('seconds', 0):.0f} s"
+                self.say(f"done    {rid} ({took}){': ' + text if text else ''}")
             if self.bar is not None:
                 self.bar.update(1)
             return False
@@ -495,13 +511,24 @@ class _Driver:
             return
         self.say(f"stopping {len(self.pending)} run(s): each saves a checkpoint at the end of its step "
                  "(re-run the same command to continue)")
-        for ref in list(self.pending):
+        self.stop_file.touch()
+        deadline = time.monotonic() + grace_s
+        while self.pending and time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                left = max(0.1, deadline - time.monotonic())
+                ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=left)
+                for ref in ready:
+                    spec = self.pending.pop(ref)
+                    result = self.ray.get(ref)
+                    self.mark(spec, state="stopped", returncode=result.get("returncode"))
+                    self.say(f"stopped {spec.run_id} ({result.get('status')}, exit {result.get('returncode')})")
+        for ref, spec in self.pending.items():  # not back in time: queued (never started) or still saving
             with contextlib.suppress(Exception):
                 self.ray.cancel(ref, force=False)
-        with contextlib.suppress(Exception):
-            self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=grace_s)
-        for spec in self.pending.values():
             self.mark(spec, state="stopped")
+
+    def close(self) -> None:
+        self.stop_file.unlink(missing_ok=True)
 
 
 def _cluster_check(ray, grid: Grid) -> int:
@@ -575,6 +602,8 @@ def run_sweep(grid: Grid, sweep_dir: Path, address: str | None = None, num_cpus:
                 driver.state["driver"]["ended"] = time.time()
                 driver.save()
             ray.shutdown()
+            if driver is not None:
+                driver.close()
         total_done = done + driver.finished
         print(f"sweep {grid.name}: {total_done}/{len(grid.runs)} runs finished"
               + (f", {driver.failed} failed: {', '.join(driver.failed_ids)} (logs under {sweep_dir / 'logs'})"
@@ -646,9 +675,11 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("grid", help="grid file (.toml, .yaml) or an existing sweep directory")
     p.add_argument("--dir", default=None, help="sweep directory (default sweeps/<grid name>)")
-    p.add_argument("--status", action="store_true", help="show each run's state, step and last evaluation; runs nothing")
+    p.add_argument("--status", action="store_true",
+                   help="show each run's state, step and last evaluation; runs nothing")
     p.add_argument("--dry-run", action="store_true", help="print each run's train command; runs nothing")
-    p.add_argument("--address", default=None, help="an existing Ray cluster (e.g. auto or HOST:6379); default: a local one")
+    p.add_argument("--address", default=None,
+                   help="an existing Ray cluster (e.g. auto or HOST:6379); default: a local one")
     p.add_argument("--cpus", type=float, default=None, help="local Ray: CPUs to use (default all)")
     p.add_argument("--gpus", type=float, default=None, help="local Ray: GPUs to use (default all)")
     p.add_argument("--run-cpus", type=float, default=None, help="CPUs per run (overrides the grid's [resources] cpus)")

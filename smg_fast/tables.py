@@ -174,7 +174,8 @@ def _markdown_ablation(block: Block, decimals: int) -> str:
             text = _cell(row[c], decimals, common if r != AVERAGE else None)
             if c != ref and ref in row:
                 d, pct = change(row[ref], row[c])
-                text += f" ({'+' if d >= 0 else '-'}{fmt(abs(d), decimals)}, {'–' if pct is None else f'{abs(pct):.0f}%'})"
+                share = "–" if pct is None else f"{abs(pct):.0f}%"
+                text += f" ({'+' if d >= 0 else '-'}{fmt(abs(d), decimals)}, {share})"
                 if pct is not None:
                     pcts[c].append(pct)
             cells.append(text)

@@ -192,23 +192,34 @@ def _steps(run: Path) -> list[int]:
     return [int(r["step"]) for r in csv.DictReader(open(run / "train.csv"))]
 
 
+def _start(path: Path, d: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "smg_fast.cli", "sweep", str(path), "--dir", str(d), "--poll", "1",
+                             "--progress-every", "2", "--no-progress"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _wait_for_checkpoint(runs: list[Path], driver: subprocess.Popen) -> None:
+    deadline = time.time() + 300
+    while not any((r / "checkpoint.pt").exists() for r in runs) and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    assert any((r / "checkpoint.pt").exists() for r in runs), "no run reached its first checkpoint"
+
+
 @pytest.mark.slow
-def test_tiny_grid_killed_with_sigkill_resumes_and_reports(tmp_path):
+def test_tiny_grid_killed_with_sigkill_stopped_with_sigterm_resumes_and_reports(tmp_path):
     _need_ray()
     path = _write_grid(tmp_path / "tiny.toml", ["sac", "drq"], ["cartpole-swingup"], [0, 1])
     d = tmp_path / "sweep"
     g = load_grid(path)
     runs = [sweep.run_path(d, s) for s in g.runs]
-    driver = subprocess.Popen([sys.executable, "-m", "smg_fast.cli", "sweep", str(path), "--dir", str(d), "--poll", "1",
-                               "--progress-every", "2", "--no-progress"], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.time() + 300
-    while not any((r / "checkpoint.pt").exists() for r in runs) and time.time() < deadline and driver.poll() is None:
-        time.sleep(0.2)
-    driver.send_signal(signal.SIGKILL)  # the driver dies at once: no chance to stop anything itself
+
+    # 1. SIGKILL: the driver dies at once, with no chance to stop anything itself. Its training processes
+    # get SIGTERM (parent-death signal), checkpoint and exit, and their locks free.
+    driver = _start(path, d)
+    _wait_for_checkpoint(runs, driver)
+    driver.send_signal(signal.SIGKILL)
     first = driver.communicate(timeout=60)[0]
     assert "ray: " in first, first
-    # Its training processes get SIGTERM (parent-death signal), checkpoint and exit; their locks free.
     deadline = time.time() + 180
     while any(sweep.lock_held(sweep.lock_path(d, s)) for s in g.runs) and time.time() < deadline:
         time.sleep(0.5)
@@ -219,13 +230,28 @@ def test_tiny_grid_killed_with_sigkill_resumes_and_reports(tmp_path):
         assert "SIGTERM at step" in sweep.log_path(d, s).read_text()
     status = cli("sweep", str(path), "--dir", str(d), "--status", timeout=120)
     assert status.returncode == 0 and "resumable" in status.stdout, status.stdout + status.stderr
+
+    # 2. SIGTERM (as Ctrl-C): the driver asks its running runs to stop, each checkpoints, exit 128 + 15.
+    driver = _start(path, d)
+    drq = [r for s, r in zip(g.runs, runs) if s.method == "drq"]
+    _wait_for_checkpoint(drq, driver)
+    driver.send_signal(signal.SIGTERM)
+    second = driver.communicate(timeout=300)[0]
+    assert driver.returncode == 128 + signal.SIGTERM, second
+    assert "stopping" in second and "stopped cartpole-swingup/drq@quick/seed" in second, second
+    stopped = [s for s in g.runs if s.method == "drq" and (sweep.run_path(d, s) / "checkpoint.pt").exists()
+               and not (sweep.run_path(d, s) / "final_eval.csv").exists()]
+    assert stopped and all("SIGTERM at step" in sweep.log_path(d, s).read_text() for s in stopped)
+    assert not any(sweep.lock_held(sweep.lock_path(d, s)) for s in g.runs)
+    interrupted += stopped
     finished_before = {r: (r / "final_eval.csv").stat().st_mtime for r in runs if (r / "final_eval.csv").exists()}
 
+    # 3. The same command again: finished runs are skipped, the others resume and finish.
     again = cli("sweep", str(path), "--dir", str(d), "--poll", "1", "--progress-every", "0", "--no-progress")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert f"{len(finished_before)} finished, {4 - len(finished_before)} to run" in again.stdout
-    for s in interrupted:
-        assert f"done    {s.run_id} (resume from step" in again.stdout
+    for s in interrupted:  # each resumed from its checkpoint, in the second or the third invocation
+        assert f"done    {s.run_id} (resume from step" in second + again.stdout
     assert "sweep tiny: 4/4 runs finished" in again.stdout
     for r in runs:
         assert (r / "final_eval.csv").exists()
