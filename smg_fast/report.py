@@ -253,6 +253,8 @@ def paper_only(decimals: int = 0) -> str:
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.decimals < 0 or args.bootstrap_reps < 0:
+        raise SystemExit("smg-fast report: --decimals and --bootstrap-reps must be >= 0")
     if not args.paths:
         if not args.paper:
             raise SystemExit("smg-fast report: give run or sweep directories (or --paper for the paper's tables)")
@@ -275,18 +277,19 @@ def _main(args: argparse.Namespace) -> int:
 def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("report",
                               help="the paper's tables, IQM aggregates and learning curves from finished runs",
-                              description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              description="The paper's table formats (Tables 1-3, 6-9), IQM aggregates with "
+                                          "stratified-bootstrap CIs and Figure-11-style curves from finished runs "
+                                          "(run directories or sweep directories).")
     p.add_argument("paths", nargs="*", help="run directories and/or sweep directories")
     p.add_argument("--out", default=None, help="output directory (default SWEEP_DIR/report, else ./report)")
     p.add_argument("--method", default=None, help="the column whose Δ over the best other is shown (default smg)")
     p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside the results")
     p.add_argument("--include-unfinished", action="store_true",
                    help="also use unfinished runs (their latest evaluation)")
-    p.add_argument("--decimals", type=int, default=0, help="decimals of the returns shown (the paper: 0)")
+    p.add_argument("--decimals", type=int, default=0, help="decimals of the returns shown (default 0, as the paper)")
     p.add_argument("--bootstrap-reps", type=int, default=50_000,
-                   help="bootstrap resamples for the CIs (0: no aggregates)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+                   help="bootstrap resamples for the CIs (default 50000, as rliable; 0: no aggregates)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--no-curves", action="store_true", help="skip the learning-curve figures")
     p.set_defaults(func=_main)
     return p

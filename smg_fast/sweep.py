@@ -569,10 +569,16 @@ def run_sweep(grid: Grid, sweep_dir: Path, address: str | None = None, num_cpus:
               f"{f', {grid.gpus:g} GPU' if grid.gpus else ''} per run, device {grid.run_device})", flush=True)
         if not todo:
             return 0
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
+        except Exception as e:  # ConnectionError, Ray's AuthenticationError, ...
+            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+            raise SweepError(f"could not start or reach {where}: {type(e).__name__}: {e}\n"
+                             "(a cluster with Ray's token authentication needs its token on this machine: "
+                             "see Ray's token-auth documentation)") from None
         driver = None
         stopping: list[int] = []
 
@@ -585,8 +591,9 @@ def run_sweep(grid: Grid, sweep_dir: Path, address: str | None = None, num_cpus:
             fit = _cluster_check(ray, grid)
             limit = min(x for x in (max_concurrent, grid.max_concurrent, fit if not address else None, len(todo))
                         if x is not None)
-            print(f"ray: {ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} "
-                  f"GPUs; up to {limit} runs at once", flush=True)
+            res = ray.cluster_resources()
+            print(f"ray: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs: {fit} run{'s' if fit != 1 else ''} "
+                  f"fit at once; {limit} submitted at a time (Ray queues them until resources are free)", flush=True)
             driver = _Driver(grid, sweep_dir, ray, grid.max_retries if retries is None else retries, limit,
                              poll_s, progress_every_s, progress)
             driver.save()
@@ -671,8 +678,10 @@ def _main(args: argparse.Namespace) -> int:
 def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sweep", help="run an experiment grid (methods × tasks × seeds × ablations) on Ray; --status shows progress",
-        description=__doc__.split("\n\n")[0] + " See smg_fast/grid.py for the grid format.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description="Run every combination of an experiment grid (methods × tasks × seeds × presets × ablations) as "
+                    "an independent `smg-fast train` process on Ray, locally or on a cluster (--address). Re-running "
+                    "skips finished runs and resumes the others. Grid format: smg_fast/grid.py; example: "
+                    "grids/table1.toml.")
     p.add_argument("grid", help="grid file (.toml, .yaml) or an existing sweep directory")
     p.add_argument("--dir", default=None, help="sweep directory (default sweeps/<grid name>)")
     p.add_argument("--status", action="store_true",
@@ -687,8 +696,10 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
                    help="GPUs per run, fractions allowed (overrides the grid's [resources] gpus; > 0 trains on cuda)")
     p.add_argument("--max-concurrent", type=int, default=None, help="at most this many runs at once")
     p.add_argument("--retries", type=int, default=None, help="retries per failed run (default: the grid's max_retries)")
-    p.add_argument("--poll", type=float, default=5.0, help="seconds between checks of the running runs")
-    p.add_argument("--progress-every", type=float, default=60.0, help="seconds between progress lines (0: none)")
+    p.add_argument("--poll", type=float, default=5.0,
+                   help="seconds between checks of the running runs (default 5)")
+    p.add_argument("--progress-every", type=float, default=60.0,
+                   help="seconds between progress lines (default 60; 0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_main)
     return p
