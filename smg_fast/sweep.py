@@ -678,8 +678,8 @@ def _main(args: argparse.Namespace) -> int:
 def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sweep", help="run an experiment grid (methods × tasks × seeds × ablations) on Ray; --status shows progress",
-        description="Run every combination of an experiment grid (methods × tasks × seeds × presets × ablations) as "
-                    "an independent `smg-fast train` process on Ray, locally or on a cluster (--address). Re-running "
+        description="Run every combination of an experiment grid (methods × tasks × seeds × presets × ablations) "
+                    "as an independent `smg-fast train` process on Ray, locally or on a cluster (--address). Re-running "
                     "skips finished runs and resumes the others. Grid format: smg_fast/grid.py; example: "
                     "grids/table1.toml.")
     p.add_argument("grid", help="grid file (.toml, .yaml) or an existing sweep directory")
