@@ -679,9 +679,9 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sweep", help="run an experiment grid (methods × tasks × seeds × ablations) on Ray; --status shows progress",
         description="Run every combination of an experiment grid (methods × tasks × seeds × presets × ablations) "
-                    "as an independent `smg-fast train` process on Ray, locally or on a cluster (--address). Re-running "
-                    "skips finished runs and resumes the others. Grid format: smg_fast/grid.py; example: "
-                    "grids/table1.toml.")
+                    "as an independent `smg-fast train` process on Ray, locally or on a cluster (--address). "
+                    "Re-running skips finished runs and resumes the others. Grid format: smg_fast/grid.py; "
+                    "example: grids/table1.toml.")
     p.add_argument("grid", help="grid file (.toml, .yaml) or an existing sweep directory")
     p.add_argument("--dir", default=None, help="sweep directory (default sweeps/<grid name>)")
     p.add_argument("--status", action="store_true",
