@@ -573,7 +573,10 @@ def run_sweep(grid: Grid, sweep_dir: Path, address: str | None = None, num_cpus:
             if address:
                 ray.init(address=address, log_to_driver=False)
             else:
-                ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
+                # address="local": always a fresh instance, never a cluster that `ray start` left recorded
+                # in /tmp/ray (a dead one there would make ray.init retry for minutes); --address auto uses it.
+                ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                         log_to_driver=False)
         except Exception as e:  # ConnectionError, Ray's AuthenticationError, ...
             where = f"the Ray cluster at {address}" if address else "a local Ray instance"
             raise SweepError(f"could not start or reach {where}: {type(e).__name__}: {e}\n"
