@@ -66,7 +66,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["smg_fast", "smg_fast.*"]),
-    package_data={"smg_fast": ["data/*.json"]},
+    package_data={"smg_fast": ["data/*.json", "paper_results.json"]},
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension},
     install_requires=[
@@ -87,6 +87,8 @@ setup(
         "test": ["pytest", "hypothesis", "pytest-benchmark", "expecttest"],
         # envpool for the comparison benchmark (benchmarks/envpool_vector.py); ~300 MB of assets.
         "envpool": ["envpool==1.2.5"],
+        # `smg-fast sweep` (experiment grids): Ray core only, no dashboard (~35 s, ~290 MB installed).
+        "sweep": ["ray>=2.9"],
     },
     entry_points={"console_scripts": ["smg-fast=smg_fast.cli:main"]},
 )

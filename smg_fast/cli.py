@@ -295,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="download and verify upstream data (DMC-GB colours and videos, robot assets)")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     data_sub.add_parser("download", help="smg-fast data download [dmcgb|robot|all] [--dir DIR] (see --help)")
+    from smg_fast import report, sweep  # experiment grids on Ray; the paper's tables, aggregates and curves
+    sweep.add_sweep_parser(sub)
+    report.add_report_parser(sub)
     return parser
 
 

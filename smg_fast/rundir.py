@@ -11,9 +11,11 @@ import fcntl
 import os
 from pathlib import Path
 
-# Files and folders a run writes; a fresh run refuses a directory holding any of them.
-ARTIFACTS = ("config.json", "train.csv", "eval.csv", "checkpoint.json", "checkpoint.pt", "checkpoint",
-             "final_eval.md", "final_eval.csv", "tb")
+# Files and folders a run writes; a fresh run refuses a directory holding any of them (and the sweep clears
+# them before starting a run afresh).
+ARTIFACTS = ("config.json", "train.csv", "eval.csv", "checkpoint.json", "checkpoint_nonfinite.json", "checkpoint.pt",
+             "checkpoint", "replay.frames", "final_eval.md", "final_eval.csv", "curves.png", "tb", "pictures",
+             "eval_table.md", "eval_table.csv")
 LOCK = "run.lock"
 
 
@@ -31,6 +33,11 @@ def _nearest_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    run_dir = Path(run_dir)
+    return (run_dir / "checkpoint.json").is_file() or (run_dir / "checkpoint.pt").is_file()
 
 
 def check_writable(run_dir: Path) -> None:
@@ -63,7 +70,7 @@ def check_resumable(run_dir: Path) -> None:
         raise RunDirError(f"--resume {run_dir}: no such directory")
     if not (run_dir / "config.json").is_file():
         raise RunDirError(f"--resume {run_dir}: it holds no config.json, so it is not an smg-fast run directory")
-    if not ((run_dir / "checkpoint.json").is_file() or (run_dir / "checkpoint.pt").is_file()):
+    if not has_checkpoint(run_dir):
         raise RunDirError(f"--resume {run_dir}: it holds no checkpoint yet (a run writes one every "
                           "--checkpoint-every steps and at the end); start it again without --resume after "
                           "deleting the directory")

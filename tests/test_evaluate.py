@@ -31,6 +31,7 @@ class Run:
     image_size: int = 84
     action_repeat: int = 4
     episode_length: int = 4  # control steps: 1 agent step at action repeat 4
+    eval_start_seed: str = "train"
 
 
 class PixelPolicy:
@@ -222,7 +223,8 @@ def test_evaluator_with_1_2_3_workers_and_a_real_agent():
     policy (a small, untrained network: convolutions, projection, MLP): the same return for the same
     episode. (Batched convolutions round differently with the batch size, ~1e-7 here, so the evaluator
     feeds the policy one observation at a time.)"""
-    from smg_fast.agent import make_agent, make_config
+    from smg_fast.agent import make_agent
+    from smg_fast.config import make_config
 
     cfg = make_config("cartpole-swingup", algo="sac", preset="quick", episode_length=16, seed=0,  # 2 steps
                       num_shared_layers=2, num_filters=8, hidden_dim=32, projection_dim=16)

@@ -1,0 +1,296 @@
+"""``smg-fast report RUN_DIRS... | SWEEP_DIR``: the paper's tables, robust aggregates and learning curves
+from finished runs.
+
+    smg-fast report sweeps/table1                     # a sweep directory: its grid names the columns
+    smg-fast report runs/walker-walk_*  --method drq  # any run directories (one per seed)
+    smg-fast report sweeps/table1 --paper             # beside the paper's published numbers
+    smg-fast report --paper                           # the paper's Tables 1-3 and 6-9 alone
+
+Writes ``report.md`` (every table), ``results.csv`` (one row per task × mode × column), ``aggregates.csv``
+and ``curves/<task>.png`` + ``curves/all_tasks.png`` into ``--out`` (default ``SWEEP_DIR/report``, else
+``./report``), and prints the Markdown. Formats (see :mod:`smg_fast.tables`): per evaluation mode a
+table of tasks × methods (Tables 1, 6, 7), the average over modes (Table 7), per robot task a table of
+modes × methods with an average row (Tables 2, 8), and for a method run with several variants (the
+ablations of a grid) the layout of Tables 3 and 9. Aggregates: IQM across tasks with 95 %
+stratified-bootstrap confidence intervals (see :mod:`smg_fast.aggregates`), per mode and over all modes,
+for DMControl tasks and for robot tasks separately (their return scales differ).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+from smg_fast import tables
+from smg_fast.grid import GRID_COPY
+from smg_fast.results import (Column, RunResult, collect, is_robot, mode_order, ordered_columns,
+                              reference_column, score_table, task_order)
+from smg_fast.tables import AVERAGE, Block, average_stat, stat
+
+
+def _cols_with(stats, rows_keys, columns) -> list:
+    return [c for c in columns if any(k + (c,) in stats for k in rows_keys)]
+
+
+def build_blocks(scores: dict, chosen: Column | None) -> list[Block]:
+    """The comparison and ablation tables for ``scores`` = {(task, mode, column): [seed values]}."""
+    stats = {k: stat(v) for k, v in scores.items() if v}
+    columns = ordered_columns({c for _, _, c in stats})
+    tasks = task_order({t for t, _, _ in stats})
+    dmc = [t for t in tasks if not is_robot(t)]
+    robot = [t for t in tasks if is_robot(t)]
+    out: list[Block] = []
+
+    dmc_modes = mode_order({m for t, m, _ in stats if t in dmc})
+    for mode in dmc_modes:
+        rows = [t for t in dmc if any((t, mode, c) in stats for c in columns)]
+        cols = _cols_with(stats, [(t, mode) for t in rows], columns)
+        b = Block(key=mode, title=f"DMControl, {mode}", corner="task", rows=rows, cols=cols, chosen=chosen)
+        for t in rows:
+            for c in cols:
+                if (t, mode, c) in stats:
+                    b.cells[(t, c)], b.where[(t, c)] = stats[(t, mode, c)], (t, mode, c)
+        out.append(b)
+    if len(dmc_modes) > 1:
+        b = Block(key=AVERAGE, title=f"DMControl, average over {', '.join(dmc_modes)}", corner="task", rows=[],
+                  cols=[], chosen=chosen, spread="modes")
+        for t in dmc:
+            for c in columns:
+                if all((t, m, c) in stats for m in dmc_modes):
+                    b.cells[(t, c)] = average_stat([stats[(t, m, c)] for m in dmc_modes])
+                    b.where[(t, c)] = (t, AVERAGE, c)
+        b.rows = [t for t in dmc if any((t, c) in b.cells for c in columns)]
+        b.cols = [c for c in columns if any((t, c) in b.cells for t in b.rows)]
+        if b.cells:
+            out.append(b)
+    for task in robot:
+        modes = mode_order({m for t, m, _ in stats if t == task})
+        cols = _cols_with(stats, [(task, m) for m in modes], columns)
+        b = Block(key=task, title=f"Robotic manipulation, {task}", corner="setting", rows=list(modes), cols=cols,
+                  chosen=chosen)
+        for m in modes:
+            for c in cols:
+                if (task, m, c) in stats:
+                    b.cells[(m, c)], b.where[(m, c)] = stats[(task, m, c)], (task, m, c)
+        if len(modes) > 1:
+            for c in cols:
+                if all((task, m, c) in stats for m in modes):
+                    b.cells[(AVERAGE, c)] = average_stat([stats[(task, m, c)] for m in modes])
+                    b.where[(AVERAGE, c)] = (task, AVERAGE, c)
+            if any((AVERAGE, c) in b.cells for c in cols):
+                b.rows.append(AVERAGE)
+        out.append(b)
+
+    # Ablation layout for every method (and preset) run in more than one variant.
+    groups: dict = {}
+    for c in columns:
+        groups.setdefault((c.method, c.preset), []).append(c)
+    for (method, preset), cols in groups.items():
+        if len(cols) < 2:
+            continue
+        ref = reference_column(cols)
+        cols = [ref] + [c for c in cols if c != ref]
+        name = method + (f"@{preset}" if preset != "paper" else "")
+        for b in [x for x in out if x.kind == "compare"]:
+            if not any(c in b.cols for c in cols[1:]):
+                continue
+            a = Block(key=f"ablation {name} {b.key}", title=f"Ablation of {name}: {b.title}", corner=b.corner,
+                      rows=list(b.rows), cols=[c for c in cols if c in b.cols], kind="ablation", reference=ref,
+                      spread=b.spread)
+            for (r, c), s in b.cells.items():
+                if c in a.cols:
+                    a.cells[(r, c)], a.where[(r, c)] = s, b.where[(r, c)]
+            out.append(a)
+    return out
+
+
+def aggregate_rows(results: list[RunResult], reps: int, seed: int) -> list[dict]:
+    """IQM (and mean) with 95 % stratified-bootstrap CIs per (family, mode, column); strata are tasks
+    (tasks × test modes for "all modes"). A column enters a row only with values on every task of it."""
+    from smg_fast import aggregates
+
+    scores = score_table(results)
+    out = []
+    # DMControl returns share a 0-1000 scale and are pooled across tasks; robot tasks' returns do not
+    # (reach ~30, peg-in-box ~240), so each robot task is aggregated on its own (strata: its modes).
+    families = [("dmc", lambda t: not is_robot(t))]
+    families += [(t, lambda x, t=t: x == t) for t in task_order({t for t, _, _ in scores if is_robot(t)})]
+    for family, pick in families:
+        keys = {k: v for k, v in scores.items() if pick(k[0])}
+        if not keys:
+            continue
+        tasks = task_order({t for t, _, _ in keys})
+        modes = mode_order({m for _, m, _ in keys})
+        columns = ordered_columns({c for _, _, c in keys})
+        rows = [(m, [(t, m) for t in tasks]) for m in modes]
+        if len(modes) > 1:
+            rows.append(("all modes", [(t, m) for t in tasks for m in modes]))
+        for name, strata_keys in rows:
+            for c in columns:
+                strata = [keys.get((t, m, c)) for t, m in strata_keys]
+                if any(not s for s in strata):
+                    continue
+                point, low, high = aggregates.iqm_ci(strata, reps=reps, seed=seed)
+                mean, mlow, mhigh = aggregates.mean_ci(strata, reps=reps, seed=seed)
+                out.append({"family": family, "mode": name, "column": c.label, "method": c.method,
+                            "variant": c.variant, "iqm": point, "iqm_low": low, "iqm_high": high, "mean": mean,
+                            "mean_low": mlow, "mean_high": mhigh, "runs": sum(len(s) for s in strata),
+                            "strata": len(strata)})
+    return out
+
+
+def aggregates_markdown(rows: list[dict], reps: int, decimals: int = 0) -> str:
+    parts = []
+    for family in dict.fromkeys(r["family"] for r in rows):
+        fam = [r for r in rows if r["family"] == family]
+        title = "DMControl tasks" if family == "dmc" else family
+        cols = list(dict.fromkeys(r["column"] for r in fam))
+        modes = list(dict.fromkeys(r["mode"] for r in fam))
+        cell = {(r["mode"], r["column"]): r for r in fam}
+        lines = ["| mode | " + " | ".join(cols) + " |", "|---" + "|---:" * len(cols) + "|"]
+        for m in modes:
+            vals = []
+            for c in cols:
+                r = cell.get((m, c))
+                vals.append(f"{r['iqm']:.{decimals}f} [{r['iqm_low']:.{decimals}f}, {r['iqm_high']:.{decimals}f}]"
+                            if r else "–")
+            lines.append(f"| {m} | " + " | ".join(vals) + " |")
+        strata = "tasks, or tasks × modes for 'all modes'" if family == "dmc" else "its modes for 'all modes'"
+        parts.append(f"**Interquartile mean over {title}** (95 % stratified-bootstrap CI, {reps} resamples; "
+                     f"runs resampled within each stratum; strata: {strata})\n\n" + "\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
+def _choose(columns: list[Column], method: str | None) -> Column | None:
+    """The column whose Δ the tables show: ``--method`` (a label or a method name), default smg."""
+    wanted = method or "smg"
+    for c in columns:
+        if c.label == wanted:
+            return c
+    same = [c for c in columns if c.method == wanted]
+    if same:
+        return reference_column(same)
+    if method:
+        raise SystemExit(f"--method {method}: no such column; columns: {', '.join(c.label for c in columns)}")
+    return None
+
+
+def write_csv(path: Path, rows: list[dict], fields: list[str]) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def make_report(paths, out_dir: Path | None = None, method: str | None = None, with_paper: bool = False,
+                include_unfinished: bool = False, decimals: int = 0, reps: int = 50_000, seed: int = 0,
+                curves: bool = True) -> tuple[str, list[Path]]:
+    """Everything ``smg-fast report`` writes; returns (Markdown, written paths)."""
+    from smg_fast import paper
+
+    used, left = collect(paths, include_unfinished)
+    if not used:
+        hint = "" if include_unfinished else " (--include-unfinished uses their latest evaluation)"
+        raise SystemExit(f"no finished runs in {', '.join(map(str, paths))}: {len(left)} unfinished{hint}")
+    if out_dir is None:
+        single = Path(paths[0])
+        out_dir = single / "report" if len(paths) == 1 and (single / GRID_COPY).is_file() else Path("report")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scores = score_table(used)
+    columns = ordered_columns({c for _, _, c in scores})
+    blocks = build_blocks(scores, _choose(columns, method))
+
+    n_tasks = len({r.task for r in used})
+    md = [f"# Results: {len(used)} runs, {n_tasks} task{'s' if n_tasks != 1 else ''}, "
+          f"{len(columns)} column{'s' if len(columns) != 1 else ''}\n",
+          "Each seed's value is the mean return of its final evaluation's episodes "
+          f"(from {', '.join(sorted({r.source for r in used}))}).\n"]
+    if left:
+        md.append(f"Left out (not finished): {', '.join(str(r.path) for r in left)}\n")
+    csv_rows = []
+    for b in blocks:
+        md.append(tables.markdown(b, decimals))
+        rows = tables.csv_rows(b)
+        if with_paper and b.kind == "compare":  # an ablation block repeats columns of a compare block
+            text, extra = paper.compare(b, decimals)
+            if text:
+                md.append(text)
+            by_key = {(e["row"], e["column"]): e for e in extra}
+            for row in rows:
+                row.update({k: v for k, v in by_key.get((row["row"], row["column"]), {}).items()
+                            if k in ("paper_table", "paper_mean", "paper_std", "diff_vs_paper")})
+        csv_rows += rows
+    written = [write_csv(out_dir / "results.csv", csv_rows, tables.CSV_FIELDS)]
+
+    if reps > 0:
+        agg = aggregate_rows(used, reps, seed)
+        if agg:
+            md.append(aggregates_markdown(agg, reps, decimals))
+            written.append(write_csv(out_dir / "aggregates.csv", agg, list(agg[0])))
+    if curves:
+        from smg_fast.curves import plot_curves
+
+        figs = plot_curves(used, out_dir / "curves")
+        if figs:
+            md.append("Learning curves (mean ± std across seeds per evaluation): "
+                      + ", ".join(str(p.relative_to(out_dir)) for p in figs) + "\n")
+            written += figs
+    text = "\n".join(md)
+    (out_dir / "report.md").write_text(text)
+    return text, [out_dir / "report.md", *written]
+
+
+def paper_only(decimals: int = 0) -> str:
+    from smg_fast import paper
+
+    data = paper.load()
+    parts = [f"# Published results\n\n{data['source']}\n"]
+    parts += [tables.markdown(b, decimals) for b in paper.blocks()]
+    parts.append("Notes:\n" + "\n".join(f"- {n}" for n in data["notes"]) + "\n")
+    return "\n".join(parts)
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.decimals < 0 or args.bootstrap_reps < 0:
+        raise SystemExit("smg-fast report: --decimals and --bootstrap-reps must be >= 0")
+    if not args.paths:
+        if not args.paper:
+            raise SystemExit("smg-fast report: give run or sweep directories (or --paper for the paper's tables)")
+        text = paper_only(args.decimals)
+        print(text)
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / "paper.md").write_text(text)
+        return 0
+    try:
+        text, written = make_report(args.paths, args.out, args.method, args.paper, args.include_unfinished,
+                                    args.decimals, args.bootstrap_reps, args.seed, not args.no_curves)
+    except FileNotFoundError as e:
+        raise SystemExit(f"smg-fast report: {e}") from None
+    print(text)
+    print("written: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def add_report_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("report",
+                              help="the paper's tables, IQM aggregates and learning curves from finished runs",
+                              description="The paper's table formats (Tables 1-3, 6-9), IQM aggregates with "
+                                          "stratified-bootstrap CIs and Figure-11-style curves from finished runs "
+                                          "(run directories or sweep directories).")
+    p.add_argument("paths", nargs="*", help="run directories and/or sweep directories")
+    p.add_argument("--out", default=None, help="output directory (default SWEEP_DIR/report, else ./report)")
+    p.add_argument("--method", default=None, help="the column whose Δ over the best other is shown (default smg)")
+    p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside the results")
+    p.add_argument("--include-unfinished", action="store_true",
+                   help="also use unfinished runs (their latest evaluation)")
+    p.add_argument("--decimals", type=int, default=0, help="decimals of the returns shown (default 0, as the paper)")
+    p.add_argument("--bootstrap-reps", type=int, default=50_000,
+                   help="bootstrap resamples for the CIs (default 50000, as rliable; 0: no aggregates)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--no-curves", action="store_true", help="skip the learning-curve figures")
+    p.set_defaults(func=_main)
+    return p
+

@@ -1,0 +1,177 @@
+"""Finished runs as table entries: which task, method and variant each run is, and its seed's value per
+evaluation mode. Runs come from a sweep directory (the grid names their variants) or from any run
+directories (the variant is read from ``config.json``: a zero loss weight is ``no-<loss>``, and other
+settings in which runs of one task and method differ are appended as ``key=value``)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smg_fast import runfiles
+from smg_fast.grid import GRID_COPY, LOSSES, GridError, load_grid
+
+# The paper's column order (Tables 1, 2, 6-8); other methods follow in name order.
+METHOD_ORDER = ("sac", "drq", "soda", "svea", "srm", "sgqn", "smg")
+# The paper's row order (Tables 1, 6, 7; Figure 11), then other tasks by name.
+TASK_ORDER = ("cartpole-swingup", "finger-spin", "walker-stand", "walker-walk", "cheetah-run", "robot-reach",
+              "robot-peg-in-box")
+DMC_MODES = ("train", "color_easy", "color_hard", "video_easy", "video_hard")
+ROBOT_MODES = ("train", "test1", "test2", "test3", "test4", "test5")
+# Config keys that do not change what a run learns (or differ per task by design): runs differing only
+# in these are seeds of one column.
+NOT_SETTINGS = frozenset({"seed", "run_dir", "device", "checkpoint_every", "train_steps", "eval_freq",
+                          "eval_episodes", "eval_modes", "eval_envs", "task", "algo", "preset", "replay_capacity"}
+                         | set(LOSSES.values()))
+
+
+@dataclass(frozen=True)
+class Column:
+    """A method, or one variant of it (an ablation, another preset, other settings)."""
+
+    method: str
+    variant: str = ""  # canonical: "no-fore", "no-back+no-mask", "mask_ratio=0.08", ... ("" = as configured)
+    name: str = ""     # display name (the grid's ablation name, else the canonical variant)
+    preset: str = "paper"
+
+    @property
+    def label(self) -> str:
+        shown = self.name or self.variant
+        return self.method + (f"+{shown}" if shown else "") + (f"@{self.preset}" if self.preset != "paper" else "")
+
+
+@dataclass
+class RunResult:
+    path: Path
+    task: str
+    column: Column
+    seed: int
+    finished: bool
+    values: dict[str, float] = field(default_factory=dict)  # mode -> mean of the final evaluation's episodes
+    source: str = ""
+
+
+def is_robot(task: str) -> bool:
+    return task.startswith("robot-")
+
+
+def mode_order(modes) -> list[str]:
+    known = {m: i for i, m in enumerate(DMC_MODES + ROBOT_MODES[1:])}
+    return sorted(set(modes), key=lambda m: (known.get(m, len(known)), m))
+
+
+def task_order(tasks) -> list[str]:
+    rank = {t: i for i, t in enumerate(TASK_ORDER)}
+    return sorted(set(tasks), key=lambda t: (is_robot(t), rank.get(t, len(rank)), t))
+
+
+def method_key(method: str) -> tuple:
+    return (METHOD_ORDER.index(method), "") if method in METHOD_ORDER else (len(METHOD_ORDER), method)
+
+
+def loss_variant(cfg: dict) -> list[str]:
+    """``no-<loss>`` for each loss weight that is 0 in a run's config."""
+    out = []
+    for loss, key in LOSSES.items():
+        v = cfg.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0:
+            out.append(f"no-{loss}")
+    return out
+
+
+def ablation_variant(ablation: dict) -> str:
+    """Canonical name of a grid ablation: ``no-<loss>`` per removed loss, then its own ``key=value``
+    settings ("" for the full model)."""
+    no = ablation.get("no", [])
+    no = [no] if isinstance(no, str) else no
+    parts = [f"no-{loss}" for loss in LOSSES if loss in no]
+    parts += [f"{k}={v}" for k, v in sorted((ablation.get("set") or {}).items())]
+    return "+".join(parts)
+
+
+def _config_columns(runs: list[tuple[Path, dict]]) -> dict[Path, Column]:
+    """Columns for runs without a grid: method, zero loss weights, and the settings in which the runs of
+    one (task, method, preset) differ."""
+    peers: dict[tuple, list[dict]] = defaultdict(list)
+    for _, cfg in runs:
+        peers[(cfg.get("task"), cfg.get("algo"), cfg.get("preset", "paper"))].append(cfg)
+    out = {}
+    for path, cfg in runs:
+        group = peers[(cfg.get("task"), cfg.get("algo"), cfg.get("preset", "paper"))]
+        keys = sorted({k for o in group for k in set(o) | set(cfg) if k not in NOT_SETTINGS and o.get(k) != cfg.get(k)})
+        parts = loss_variant(cfg) + [f"{k}={cfg.get(k)}" for k in keys]
+        out[path] = Column(str(cfg.get("algo", "?")), "+".join(parts), preset=str(cfg.get("preset", "paper")))
+    return out
+
+
+def _grid_specs(sweep_dir: Path) -> dict[Path, Column]:
+    """Run directory → (task, seed, column) for the runs of a sweep's grid."""
+    from smg_fast.sweep import run_path
+
+    try:
+        grid = load_grid(sweep_dir)
+    except GridError:
+        return {}
+    out = {}
+    for s in grid.runs:
+        variant = ablation_variant(grid.ablations.get(s.ablation, {}))
+        out[run_path(sweep_dir, s).resolve()] = (s.task, s.seed, Column(s.method, variant, s.ablation, s.preset))
+    return out
+
+
+def collect(paths, include_unfinished: bool = False) -> tuple[list[RunResult], list[RunResult]]:
+    """(runs used, runs left out because they have not finished) from run and sweep directories."""
+    found: list[tuple[Path, dict]] = []
+    specs: dict[Path, tuple] = {}
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise FileNotFoundError(f"{p} does not exist")
+        if (p / GRID_COPY).is_file():
+            specs.update(_grid_specs(p))
+        runs = runfiles.find_runs(p)
+        if not runs:
+            raise FileNotFoundError(f"{p} holds no run directory (no config.json at or under it)")
+        for r in runs:
+            if all(r.resolve() != q.resolve() for q, _ in found):
+                found.append((r, runfiles.read_config(r)))
+    from_config = _config_columns([(r, c) for r, c in found if r.resolve() not in specs])
+    used, left = [], []
+    for r, cfg in found:
+        if r.resolve() in specs:
+            task, seed, col = specs[r.resolve()]
+        else:
+            col, task, seed = from_config[r], str(cfg.get("task", "?")), int(cfg.get("seed", 0))
+        finished = runfiles.is_finished(r)
+        res = RunResult(r, task, col, seed, finished)
+        if finished or include_unfinished:
+            res.values, res.source = runfiles.final_returns(r)
+        (used if (finished or include_unfinished) and res.values else left).append(res)
+    return used, left
+
+
+def score_table(results: list[RunResult]) -> dict[tuple[str, str, Column], list[float]]:
+    """``{(task, mode, column): [one value per seed]}``."""
+    out: dict[tuple[str, str, Column], list[float]] = defaultdict(list)
+    for r in sorted(results, key=lambda r: r.seed):
+        for mode, v in r.values.items():
+            out[(r.task, mode, r.column)].append(v)
+    return dict(out)
+
+
+def ordered_columns(columns) -> list[Column]:
+    """Paper order of methods; within a method the default configuration (the full model) first, then
+    its variants by name."""
+    return sorted(set(columns), key=lambda c: (*method_key(c.method), c.preset != "paper", c.preset,
+                                               bool(c.variant), c.label))
+
+
+def reference_column(columns: list[Column]) -> Column:
+    """The full model among one method's columns: the one without a variant, else the one named full."""
+    for c in columns:
+        if not c.variant:
+            return c
+    for c in columns:
+        if c.name == "full":
+            return c
+    return columns[0]
