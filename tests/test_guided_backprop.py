@@ -183,3 +183,18 @@ def test_saliency_bad_inputs(case):
         call()
     for word in words:
         assert word in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_partial_sort_quantile_is_torch_quantile_bit_for_bit(dtype):
+    from smg_fast.ops.saliency import quantile_last_dim
+
+    g = torch.Generator().manual_seed(3)
+    for n in (1, 2, 7, 7056):
+        x = torch.randn(4, 3, n, generator=g, dtype=dtype)
+        x[0, 0, : (n + 1) // 2] = 1.0  # ties
+        if n > 2:
+            x[1, 1, 1] = float("nan")  # a NaN row gives NaN, as torch.quantile's
+        for q in (0.0, 0.02, 1 / 3, 0.5, 0.9, 0.98, 0.999, 1.0):
+            got, want = quantile_last_dim(x, q), torch.quantile(x, q, dim=-1)
+            assert torch.equal(got.isnan(), want.isnan()) and torch.equal(got.nan_to_num(), want.nan_to_num()), (n, q)

@@ -12,8 +12,12 @@ autograd function whose backward is that rule (a ReLU forward; one clamp and one
 backward), and takes ``torch.autograd.grad`` with respect to the input only.
 :func:`guided_backprop_reference` is captum's mechanism in plain autograd: full backward hooks on the ReLU
 modules that replace their input gradient by its positive part (in-place ReLUs are run out of place while
-hooked, as module backward hooks require). Measured against captum 0.9 itself, see the report in
-``docs`` / the benchmark ``benchmarks/test_bench_ops.py::test_guided_backprop``.
+hooked, as module backward hooks require). Both give captum 0.9's attributions bit for bit (the official
+fixture's ``attribution`` tensors, tests/test_parity_sgqn.py).
+
+Why not captum itself: it is as fast (the pass costs what a plain input gradient costs: one forward and
+one input-gradient backward; ``benchmarks/test_bench_srm_sgqn_ops.py``) but would add a dependency with its
+own (matplotlib) for one rule, and runs the whole model (both Q heads) where SGQN needs Q1.
 """
 from __future__ import annotations
 

@@ -3,9 +3,9 @@
 
 * :func:`quantile_mask`: per sample and per frame, the max over RGB of ``|attribution|``, thresholded at its
   ``torch.quantile`` (linear interpolation) over the frame's H·W pixels with ``>=``. Upstream loops over the
-  frames and repeats each mask over the frame's 3 channels; here all frames are one batched quantile and
-  the mask stays one channel per frame ``[B, F, H, W]`` (the same values: ``torch.quantile`` reduces each
-  row independently).
+  frames and repeats each mask over the frame's 3 channels; here all frames are one batched quantile, from
+  a partial sort (:func:`quantile_last_dim`, equal to ``torch.quantile`` bit for bit), and the mask stays
+  one channel per frame ``[B, F, H, W]``.
 * :func:`fill_unmasked`: ``obs · mask`` with every pixel outside the mask set to one scalar (upstream:
   ``masked_obs = obs * mask; masked_obs[mask < 1] = value``), as one ``torch.where``.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["fill_unmasked", "quantile_mask", "quantile_mask_reference"]
+__all__ = ["fill_unmasked", "quantile_last_dim", "quantile_mask", "quantile_mask_reference"]
 
 
 def _check_stack(name: str, t: torch.Tensor) -> None:
@@ -44,8 +44,24 @@ def quantile_mask(attribution: torch.Tensor, quantile: float) -> tuple[torch.Ten
         raise ValueError(f"quantile must be a number in [0, 1], got {quantile!r}")
     b, c, h, w = attribution.shape
     saliency = attribution.abs().reshape(b, c // 3, 3, h, w).amax(dim=2)  # [B, F, H, W]
-    q = torch.quantile(saliency.reshape(b, c // 3, h * w), float(quantile), dim=2)
+    q = quantile_last_dim(saliency.reshape(b, c // 3, h * w), float(quantile))
     return saliency >= q[..., None, None], q
+
+
+def quantile_last_dim(x: torch.Tensor, quantile: float) -> torch.Tensor:
+    """``torch.quantile(x, quantile, dim=-1)`` (linear interpolation), bit for bit, from a partial sort.
+
+    torch.quantile sorts each row, then interpolates between the values at ranks ``floor(r)`` and
+    ``ceil(r)``, ``r = quantile · (n − 1)`` computed in x's dtype, with ``lerp``; a row holding a NaN gives
+    NaN. Only the ``n − floor(r)`` largest values are needed (143 of 7056 at SGQN's 0.98): ``topk`` finds
+    them ~6× faster than the full sort on CPU, and the same two values go through the same ``lerp``."""
+    n = x.shape[-1]
+    rank = torch.tensor(quantile, dtype=x.dtype) * (n - 1)  # as ATen: q as a tensor of x's dtype
+    below, above = int(rank.long()), int(rank.ceil().long())
+    weight = (rank - below).to(x.device)
+    top = x.topk(n - below, dim=-1, largest=True, sorted=True).values  # descending: rank i is top[n-1-i]
+    q = top[..., n - 1 - below].lerp(top[..., n - 1 - above], weight)
+    return torch.where(x.isnan().any(dim=-1), torch.full_like(q, float("nan")), q)
 
 
 def quantile_mask_reference(attribution: torch.Tensor, quantile: float) -> tuple[torch.Tensor, torch.Tensor]:
