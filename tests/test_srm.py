@@ -108,3 +108,28 @@ def test_cli_trains_stops_and_resumes(tmp_path):
     run, stopped, _ = cli_stop_and_resume("srm", tmp_path)
     assert 8 <= stopped <= 24
     assert "srm_mask_prob" in (run / "config.json").read_text()
+
+
+def test_losses_reach_the_parameters_they_do_in_drq():
+    """SRM adds no loss: the critic step trains the critic (trunk, projection, Q heads), the actor step the
+    actor's projection and MLP only, as DrQ's."""
+    from test_sgqn import stepped_params
+
+    agent, buf = agent_and_buffer("srm")
+    ids = lambda m: {id(p) for p in m.parameters()}  # noqa: E731
+    c = agent.critic
+    seen = stepped_params(agent, buf, 2)
+    assert seen["critic_opt"] == ids(c.encoder.trunk) | ids(c.encoder.projection) | ids(c.Q1) | ids(c.Q2)
+    assert seen["actor_opt"] == ids(agent.actor.encoder.projection) | ids(agent.actor.mlp)
+    assert set(seen) == {"critic_opt", "actor_opt", "alpha_opt"}
+
+
+@pytest.mark.parametrize("algo", ["srm", "sgqn"])
+def test_bf16_updates_run(algo):
+    agent, buf = agent_and_buffer(algo, precision="bf16")
+    if algo == "srm":
+        agent.draws = Scripted([0.1, 0.5, 0.5, 0.1, 0.5, 0.5])  # masked twice
+    for step in (2, 3):
+        metrics = agent.update(buf, step)
+        assert all(bool(torch.isfinite(v).all()) for v in metrics.values()), metrics
+    assert all(p.dtype == torch.float32 for p in agent.critic.parameters())
