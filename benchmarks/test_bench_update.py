@@ -105,3 +105,26 @@ def test_training_loop_steps(benchmark, algo, device, tmp_path, monkeypatch):
         benchmark.pedantic(one_step, rounds=6, iterations=1)
     finally:
         trainer.close()
+
+
+# ---- SRM and SGQN (issue 16): one even + one odd step each, beside SMG's and SAC's above -----------------
+
+
+@pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
+def test_update_srm(benchmark):
+    """DrQ + the frequency mask (drawn per update, applied with p = 1/2: the rounds average both)."""
+    agent, buf = _agent("srm"), _replay()
+    if not benchmark.disabled:  # CI's one smoke pass needs no warm-up
+        _even_and_odd(agent, buf)
+    benchmark.pedantic(_even_and_odd, (agent, buf), rounds=5, iterations=1)
+
+
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
+def test_update_sgqn(benchmark, impl):
+    """Guided backprop before the critic step (and after it on the even step), the critic on [o, o_m],
+    the attribution predictor's step; ``reference``: eager decoder and the reference overlay."""
+    agent, buf = _agent("sgqn", fused=impl != "reference"), _replay()
+    for _ in range(0 if benchmark.disabled else 2):
+        _even_and_odd(agent, buf)
+    benchmark.pedantic(_even_and_odd, (agent, buf), rounds=5, iterations=1)

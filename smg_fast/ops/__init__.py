@@ -24,6 +24,9 @@ import torch
 from smg_fast import _extension
 from smg_fast.ops import _registrations  # noqa: F401  (autograd + fake kernels)
 from smg_fast.ops import reference  # noqa: F401
+from smg_fast.ops.fft_mask import frequency_mask  # noqa: F401  (SRM)
+from smg_fast.ops.guided_relu import guided_backprop  # noqa: F401  (SGQN)
+from smg_fast.ops.saliency import fill_unmasked, quantile_mask  # noqa: F401  (SGQN)
 
 has_cuda_kernels = _extension.has_cuda_kernels
 
