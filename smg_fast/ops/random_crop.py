@@ -1,0 +1,141 @@
+"""Random crop of a batch of frame stacks, e.g. 100×100 → 84×84 at a per-sample offset (SODA, RAD, CURL).
+
+Upstream (``augmentations.random_crop``, ``src/augmentations.py:223-251``) builds a strided window view of
+the batch (``view_as_windows_cuda``) and gathers one window per sample. Its offsets come from
+``torch.LongTensor(n).random_(0, crop_max)`` with ``crop_max = H − size``: the upper bound is exclusive, so
+for 100 → 84 the offsets are 0..15 and the valid offset 16 is never drawn (:func:`sample_crop_offsets`
+keeps that). ``offsets[i] = (row, col)``, upstream's ``(w1, h1)``: ``w1`` is the row.
+
+Design: the forward is upstream's gather, written with ATen ops (a window view of the batch, no copy, and
+one advanced-indexing read of one window per sample). It is registered as ``smg_fast::random_crop`` (a
+Python custom op with a fake kernel) for its backward: autograd through the window view would build the
+gradient of *every* window (``[B, C, 17, 17, 84, 84]``, 1.2 G elements at batch 64) before folding it;
+``smg_fast::random_crop_backward`` writes each sample's gradient into its one window of a zero image
+instead. The op keeps the input's dtype, so uint8 replay frames are cropped before they are converted
+(a quarter of the bytes moved). A compiled kernel would gain little: the gather reads and writes the
+output once. :func:`random_crop_reference` is the per-sample slicing loop that states the semantics.
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["random_crop", "random_crop_reference", "sample_crop_offsets"]
+
+_DTYPES = (torch.uint8, torch.float32, torch.float64, torch.bfloat16, torch.float16)
+
+
+def _check(x: torch.Tensor, offsets: torch.Tensor, size: int) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"x must be a 4-D tensor [B, C, H, W], got {getattr(x, 'shape', type(x).__name__)}")
+    if x.dtype not in _DTYPES:
+        raise TypeError(f"x must be uint8 or a float tensor, got {x.dtype}")
+    if not isinstance(offsets, torch.Tensor) or offsets.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"offsets must be an int64 or int32 tensor, got "
+                        f"{getattr(offsets, 'dtype', type(offsets).__name__)}")
+    if offsets.shape != (x.shape[0], 2):
+        raise ValueError(f"offsets must be [B, 2] = [{x.shape[0]}, 2] (row, column), got {tuple(offsets.shape)}")
+    if offsets.device != x.device:
+        raise ValueError(f"offsets must be on the same device as x ({x.device}), got {offsets.device}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+    h, w = x.shape[-2:]
+    if size > h or size > w:
+        raise ValueError(f"size {size} is larger than the image ({h}×{w}) of x")
+    # On CUDA a range check would synchronise with the device; there the offsets are clamped instead.
+    if offsets.device.type == "cpu" and offsets.numel():
+        if int(offsets.min()) < 0 or int(offsets[:, 0].max()) > h - size or int(offsets[:, 1].max()) > w - size:
+            raise ValueError(f"offsets must lie in [0, {h - size}] (rows) and [0, {w - size}] (columns) for a "
+                             f"{size}×{size} crop of {h}×{w}, got values from {int(offsets.min())} to "
+                             f"{int(offsets.max())}")
+
+
+def _rows_cols(offsets: torch.Tensor, h: int, w: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    offsets = offsets.long()
+    if offsets.device.type != "cpu":
+        return offsets[:, 0].clamp(0, h - size), offsets[:, 1].clamp(0, w - size)
+    return offsets[:, 0], offsets[:, 1]
+
+
+def _windows(x: torch.Tensor, size: int) -> torch.Tensor:
+    """[B, C, H−size+1, W−size+1, size, size]: every size×size window of x, a view."""
+    return x.unfold(2, size, 1).unfold(3, size, 1)
+
+
+@torch.library.custom_op("smg_fast::random_crop", mutates_args=())
+def _random_crop(x: torch.Tensor, offsets: torch.Tensor, size: int) -> torch.Tensor:
+    rows, cols = _rows_cols(offsets, x.shape[2], x.shape[3], size)
+    batch = torch.arange(x.shape[0], device=x.device)
+    # Index dims 0, 2, 3 (separated by the channel slice): the result is [B, C, size, size].
+    return _windows(x, size)[batch, :, rows, cols].contiguous()
+
+
+@_random_crop.register_fake
+def _(x, offsets, size):
+    if x.dim() != 4 or offsets.shape != (x.shape[0], 2):
+        raise ValueError(f"x must be [B, C, H, W] and offsets [B, 2], got {tuple(x.shape)}, {tuple(offsets.shape)}")
+    if offsets.device != x.device:
+        raise ValueError(f"offsets must be on the same device as x ({x.device}), got {offsets.device}")
+    return x.new_empty((x.shape[0], x.shape[1], size, size))
+
+
+@torch.library.custom_op("smg_fast::random_crop_backward", mutates_args=())
+def _random_crop_backward(grad: torch.Tensor, offsets: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    size = grad.shape[-1]
+    rows, cols = _rows_cols(offsets, height, width, size)
+    out = grad.new_zeros((grad.shape[0], grad.shape[1], height, width))
+    # One window per sample: the written elements never overlap, so a plain index_put is exact.
+    _windows(out, size)[torch.arange(grad.shape[0], device=grad.device), :, rows, cols] = grad
+    return out
+
+
+@_random_crop_backward.register_fake
+def _(grad, offsets, height, width):
+    return grad.new_empty((grad.shape[0], grad.shape[1], height, width))
+
+
+def _setup(ctx, inputs, output):
+    x, offsets, size = inputs
+    ctx.save_for_backward(offsets)
+    ctx.hw = (x.shape[2], x.shape[3])
+
+
+def _backward(ctx, grad):
+    (offsets,) = ctx.saved_tensors
+    if not ctx.needs_input_grad[0]:
+        return None, None, None
+    return torch.ops.smg_fast.random_crop_backward(grad.contiguous(), offsets, *ctx.hw), None, None
+
+
+_random_crop.register_autograd(_backward, setup_context=_setup)
+
+
+def random_crop(x: torch.Tensor, offsets: torch.Tensor, size: int = 84) -> torch.Tensor:
+    """``out[i] = x[i, :, r_i : r_i + size, c_i : c_i + size]`` with ``(r_i, c_i) = offsets[i]``.
+
+    Args:
+        x: ``[B, C, H, W]``, uint8 or float (any layout).
+        offsets: int64/int32 ``[B, 2]``, (row, column) of each crop's top-left corner, in
+            ``[0, H − size] × [0, W − size]`` (checked on CPU, clamped on CUDA, where a check would
+            wait for the device).
+        size: the crop's side (upstream: 84).
+    Returns:
+        contiguous ``[B, C, size, size]`` of x's dtype; differentiable in float ``x`` (the gradient
+        lands in each sample's window, zero elsewhere).
+    """
+    _check(x, offsets, size)
+    return torch.ops.smg_fast.random_crop(x, offsets, int(size))
+
+
+def random_crop_reference(x: torch.Tensor, offsets: torch.Tensor, size: int = 84) -> torch.Tensor:
+    """The semantics, one slice per sample (upstream's gather equals it: fixture README)."""
+    return torch.stack([x[i, :, r:r + size, c:c + size] for i, (r, c) in enumerate(offsets.tolist())])
+
+
+def sample_crop_offsets(batch: int, image_size: int = 100, size: int = 84, *, device=None,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+    """Offsets for :func:`random_crop` as upstream draws them: uniform over ``{0, …, image_size − size − 1}``
+    per axis (``random_(0, crop_max)``, exclusive, so the largest valid offset is never drawn); int64
+    ``[batch, 2]``."""
+    if image_size <= size:
+        raise ValueError(f"image_size {image_size} leaves no room for a random {size}×{size} crop")
+    return torch.randint(0, image_size - size, (batch, 2), device=device, generator=generator)
