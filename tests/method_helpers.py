@@ -100,6 +100,8 @@ def assert_round_trip_gives_identical_next_updates(algo: str, size: int = 84, **
 
 # ---- the CLI ------------------------------------------------------------------------------------------
 
+SMALL_CLI = [arg for k, v in SMALL.items() if k != "batch_size" for arg in ("--set", f"{k}={v}")]
+
 TINY = [
     "--task", "cartpole-swingup", "--preset", "quick", "--batch-size", "4",
     "--eval-episodes", "1", "--eval-modes", "train", "--no-progress", "--no-pictures",

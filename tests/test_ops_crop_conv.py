@@ -51,10 +51,11 @@ def test_random_crop_gpu_path_gather_and_scatter_equal_the_cpu_copies(dtype):
     x = u8(4, 6, 19, 23).to(dtype)
     rows, cols = torch.tensor([0, 3, 7, 2]), torch.tensor([9, 0, 4, 9])
     want = ops.random_crop_reference(x, torch.stack([rows, cols], 1), 12)
-    assert torch.equal(rc._crop_gather(x, rows, cols, 12), want) and torch.equal(rc._crop_copies(x, rows, cols, 12), want)
+    pairs = list(zip(rows.tolist(), cols.tolist()))
+    assert torch.equal(rc._crop_gather(x, rows, cols, 12), want) and torch.equal(rc._crop_copies(x, pairs, 12), want)
     if dtype.is_floating_point:
         grad = torch.rand(4, 6, 12, 12, generator=gen(), dtype=dtype)
-        assert torch.equal(rc._uncrop_scatter(grad, rows, cols, 19, 23), rc._uncrop_copies(grad, rows, cols, 19, 23))
+        assert torch.equal(rc._uncrop_scatter(grad, rows, cols, 19, 23), rc._uncrop_copies(grad, pairs, 19, 23))
 
 
 def test_random_crop_of_a_channels_last_batch():

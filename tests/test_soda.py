@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import smg_fast.ops as ops
-from method_helpers import (A, B, assert_round_trip_gives_identical_next_updates, groups, named_parameters,
-                            random_replay, reached, small_agent, train_stop_and_resume)
-from smg_fast.agent import make_agent
+from method_helpers import (
+    A, B, SMALL_CLI, assert_round_trip_gives_identical_next_updates, groups, named_parameters, random_replay,
+    reached, small_agent, train_stop_and_resume)
 from smg_fast.agent.draws import Draws
 from smg_fast.agent.soda import soda_loss
 from smg_fast.config import make_config
@@ -116,7 +116,8 @@ def test_rl_batch_is_cropped_from_100_independently_for_obs_and_next_obs():
     draws = Draws(agent.seed, agent.device)
     first, second = draws.crop_offsets(B, 16), draws.crop_offsets(B, 16)
     assert b.obs.shape == b.next_obs.shape == (B, 9, 84, 84) and not torch.equal(first, second)
-    assert torch.equal(b.obs, ops.random_crop(s["obs"], first)) and torch.equal(b.next_obs, ops.random_crop(s["next_obs"], second))
+    assert torch.equal(b.obs, ops.random_crop(s["obs"], first))
+    assert torch.equal(b.next_obs, ops.random_crop(s["next_obs"], second))
 
 
 def test_soda_batch_size_and_image_size_of_the_aux_step():
@@ -167,10 +168,10 @@ def test_checkpoint_round_trip_gives_identical_next_updates():
     assert_round_trip_gives_identical_next_updates("soda", 100, **SODA)
 
 
+@pytest.mark.slow  # two CLI processes: ~45 s on the shared 2-core CPU
 def test_soda_trains_stops_resumes_and_evaluates_through_the_cli(tmp_path):
     run = tmp_path / "soda"
-    state, stdout = train_stop_and_resume(run, "soda", 24, "--set", "num_filters=8", "--set", "hidden_dim=64", "--set", "projection_dim=32",
-                                          "--set", "soda_batch_size=8")
+    state, stdout = train_stop_and_resume(run, "soda", 24, *SMALL_CLI, "--set", "soda_batch_size=8")
     assert state["step"] == 24 and "| train |" in stdout
     config = json.loads((run / "config.json").read_text())
     assert config["algo"] == "soda" and config["image_size"] == 100 and config["soda_batch_size"] == 8

@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 import smg_fast.ops as ops
-from method_helpers import (A, B, assert_round_trip_gives_identical_next_updates, groups, named_parameters,
-                            random_replay, reached, small_agent, train_stop_and_resume)
+from method_helpers import (
+    A, B, SMALL_CLI, assert_round_trip_gives_identical_next_updates, groups, named_parameters, random_replay,
+    reached, small_agent, train_stop_and_resume)
 from smg_fast.agent.draws import Draws
 from smg_fast.agent.svea import SVEABatch
 from smg_fast.config import make_config
@@ -130,9 +131,10 @@ def test_checkpoint_round_trip_gives_identical_next_updates():
     assert_round_trip_gives_identical_next_updates("svea")
 
 
+@pytest.mark.slow  # two CLI processes: ~45 s on the shared 2-core CPU
 def test_svea_trains_stops_resumes_and_evaluates_through_the_cli(tmp_path):
     run = tmp_path / "svea"
-    state, stdout = train_stop_and_resume(run, "svea", 24, "--set", "num_filters=8", "--set", "hidden_dim=64", "--set", "projection_dim=32")
+    state, stdout = train_stop_and_resume(run, "svea", 24, *SMALL_CLI)
     assert state["step"] == 24 and "| train |" in stdout
     config = json.loads((run / "config.json").read_text())
     assert config["algo"] == "svea" and config["svea_aug"] == "random_conv" and config["image_size"] == 84

@@ -65,7 +65,8 @@ class SODAConfig(SACConfig):
     def check(self) -> None:
         super().check()
         if self.soda_batch_size < 2:
-            raise ValueError(f"soda_batch_size must be at least 2 (BatchNorm in training mode), got {self.soda_batch_size}")
+            raise ValueError(f"soda_batch_size must be at least 2 (BatchNorm in training mode), "
+                             f"got {self.soda_batch_size}")
 
 
 class SODAMLP(nn.Module):
