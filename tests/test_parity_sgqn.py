@@ -85,7 +85,7 @@ def record(agent, fx, u, dtype):
         agent.parity_hook = agent.attribution_predictor.register_forward_hook(hook)
 
 
-def check(agent, fx, u, dtype, where):
+def check(agent, fx, u, *, dtype, where, **_):
     run = fx["runs"]["fp64" if dtype == torch.float64 else "fp32"][u]
     rec, seen, tol = run["tensors"], agent.parity_seen, TENSOR_TOL[dtype]
     aux_step = "train/aux_loss" in run["logged"]

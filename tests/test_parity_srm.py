@@ -34,7 +34,7 @@ def record(agent, fx, u, dtype):
     agent.update_critic, agent.update_actor_and_alpha = update_critic, update_actor_and_alpha
 
 
-def check(agent, fx, u, dtype, where):
+def check(agent, fx, u, *, dtype, where, **_):
     rec = fx["runs"]["fp64" if dtype == torch.float64 else "fp32"][u]["tensors"]
     seen = agent.parity_seen
     ring = seen["ring"]
