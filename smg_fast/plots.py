@@ -161,22 +161,26 @@ def _mean_std(ref) -> tuple[float, float]:
     return float(ref), 0.0
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
 def _fmt(x: float) -> str:
     """A return as the paper prints it (no decimals), with one decimal for small values."""
     return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}"
 
 
 def _draw(ax, series: Series, title: str, random_return: float | None, references: dict | None = None,
-          x_max: float | None = None) -> None:
+          x_max: float | None = None, random_steps: int | None = None) -> None:
     many_groups = len({g for g, _ in series}) > 1
     colors: dict[str, str] = {}
     ys: list[float] = []
     last_x = 0.0
-    for (group, mode), curves in sorted(series.items()):
+    for i, ((group, mode), curves) in enumerate(sorted(series.items())):
         steps, means, stds, _ = aggregate(curves)
-        few = len(steps) < 30
-        line, = ax.plot(steps, means, marker="o" if few else None, markersize=5 if len(steps) <= 3 else 3,
-                        label=_label(group, mode, len(curves), many_groups))
+        # Few points: markers, a different shape per line, so that points at one place stay apart.
+        marker = MARKERS[i % len(MARKERS)] if len(steps) < 30 else None
+        line, = ax.plot(steps, means, marker=marker, markersize=7 if len(steps) <= 3 else 3.5, fillstyle="none"
+                        if len(steps) <= 3 else "full", label=_label(group, mode, len(curves), many_groups))
         colors.setdefault(mode, line.get_color())
         ys += [m - s for m, s in zip(means, stds)] + [m + s for m, s in zip(means, stds)]
         last_x = max([last_x, *steps])
@@ -206,6 +210,9 @@ def _draw(ax, series: Series, title: str, random_return: float | None, reference
             ax.axhline(m, color=colors.get(mode, "grey"), linestyle="--" if "random" in name else ":",
                        linewidth=1.2, label=f"{name}, {mode}: {_fmt(m)}")
             ys += [m - s, m + s] if "random" in name else [m]
+    if random_steps:  # training episodes of the first steps act at random
+        ax.axvspan(0, random_steps, color="tab:orange", alpha=0.07, linewidth=0,
+                   label=f"random actions (first {random_steps:,} steps)")
     finite = [y for y in ys if math.isfinite(y)]
     if finite:  # every curve and reference in view, from 0 (returns of DMC and the robot tasks start there)
         lo, hi = min(0.0, *finite), max(0.0, *finite)
@@ -251,7 +258,10 @@ def plot_learning_curves(run_dirs: Sequence[str | Path], out_path, random_return
         refs = references if series is evals else {k: v for k, v in (references or {}).items() if "random" in k}
         if series is trains and refs:  # training episodes: the random policy on the training scene
             refs = {k: {"": v.get("train", next(iter(v.values())))} for k, v in refs.items() if v}
-        _draw(ax, series, name, random_return, refs, x_max)
+        init = {c.get("init_steps") for c in cfgs}
+        random_steps = next(iter(init)) if series is trains and len(init) == 1 else None
+        _draw(ax, series, name, random_return, refs, x_max,
+              random_steps if isinstance(random_steps, int) and random_steps > 0 else None)
     tasks = sorted({str(c["task"]) for c in cfgs if "task" in c})
     fig.suptitle(title if title is not None else ", ".join(tasks) or "learning curves")
     out = Path(out_path)

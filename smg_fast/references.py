@@ -280,9 +280,13 @@ def comparison_table(per_seed: dict[str, dict[str, list[float]]], modes, refs: d
         counts = {k: sum(v == k for v in standing.values()) for k in ("above", "within", "below")}
         where = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
         share = f" ({100 * step / budget:.2g}% of the paper's {budget:,})" if budget and step < budget else ""
-        verdict = ("not distinguishable from a random policy yet" if counts["above"] == 0
-                   else "above the random policy's spread in " + ("every mode" if counts["above"] == len(standing)
-                                                                  else f"{counts['above']} of {len(standing)} modes"))
+        if counts["above"] == 0:
+            verdict = ("not distinguishable from a random policy yet" if counts["below"] == 0 else
+                       "not above a random policy yet (a deterministic policy that has not learned can score "
+                       "below a random one)")
+        else:
+            verdict = "above the random policy's spread in " + (
+                "every mode" if counts["above"] == len(standing) else f"{counts['above']} of {len(standing)} modes")
         notes.append(f"This run, after {step:,} steps{share}: {verdict} (modes above / within / below the random "
                      f"policy's mean ± std: {where}).")
     md = "\n".join(lines)
