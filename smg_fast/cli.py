@@ -468,6 +468,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_number(value, flag: str, lo: float, integer: bool = False, lo_open: bool = False) -> None:
+    from smg_fast.validate import Range, UsageError
+
+    rule = Range(lo=lo, integer=integer, lo_open=lo_open)
+    if value is not None and not rule.ok(value):
+        raise UsageError(f"{flag} {value}: must be {rule.describe()}")
+
+
+def _check_sweep(args: argparse.Namespace) -> None:
+    """The numbers of ``smg-fast sweep`` (smg_fast.sweep checks the grid and --run-cpus / --run-gpus)."""
+    _check_number(args.max_concurrent, "--max-concurrent", 1, integer=True)
+    _check_number(args.retries, "--retries", 0, integer=True)
+    _check_number(args.cpus, "--cpus", 0, lo_open=True)
+    _check_number(args.gpus, "--gpus", 0)
+    _check_number(args.poll, "--poll", 0, lo_open=True)
+    _check_number(args.progress_every, "--progress-every", 0)
+
+
+def _check_report(args: argparse.Namespace) -> None:
+    """The numbers of ``smg-fast report`` (smg_fast.report checks the paths and --method)."""
+    _check_number(args.decimals, "--decimals", 0, integer=True)
+    _check_number(args.bootstrap_reps, "--bootstrap-reps", 0, integer=True)
+    _check_number(args.seed, "--seed", 0, integer=True)
+
+
+PRECHECKS = {"sweep": _check_sweep, "report": _check_report}
+
+
 def _exit_status(e: BaseException) -> int | None:
     """The exit status of an error the user can act on (2: a value that cannot work, 1: something missing or
     failing at run time), or None for an unexpected one (a bug: its traceback is shown)."""
@@ -499,6 +527,8 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     prog = f"smg-fast {args.command}"
     try:
+        if args.command in PRECHECKS:
+            PRECHECKS[args.command](args)
         code = args.func(args)
     except KeyboardInterrupt:
         if args.debug:

@@ -311,7 +311,7 @@ def check_device(device: str, flag: str = "--device") -> None:
 
     if not torch.cuda.is_available():
         build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        raise NotAvailableError(f"{flag} {device}: no CUDA GPU is visible to PyTorch here (torch {torch.__version__}, "
+        raise NotAvailableError(f"{flag} {device}: no CUDA device is available to PyTorch here (torch {torch.__version__}, "
                                 f"{build}); use --device cpu")
     index = int(device.partition(":")[2] or 0)
     if index >= torch.cuda.device_count():

@@ -196,7 +196,7 @@ def test_cuda_without_a_gpu(argv, finished, tmp_path, capsys):
     argv = [str(finished) if a == "RUN" else a for a in argv]
     if argv[0] == "train":
         argv += ["--run-dir", str(tmp_path / "r")]
-    fails(1, "no CUDA GPU is visible to PyTorch here", "use --device cpu", argv=argv, capsys=capsys)
+    fails(1, "no CUDA device is available to PyTorch here", "use --device cpu", argv=argv, capsys=capsys)
     assert not (tmp_path / "r").exists()
 
 
@@ -436,8 +436,13 @@ def test_sweep_and_report_mistakes(tmp_path, capsys):
     grid = tmp_path / "g.toml"
     grid.write_text('methods = ["sac"]\ntasks = ["cartpole-swingup"]\nseeds = 1\n')
     fails(1, "--run-cpus must be > 0", argv=["sweep", str(grid), "--run-cpus", "0", "--dry-run"], capsys=capsys)
-    fails(1, "smg-fast report: --decimals and --bootstrap-reps must be >= 0", argv=["report", "--decimals", "-1"],
+    for flag, value, need in (("--max-concurrent", "0", "an integer >= 1"), ("--retries", "-1", "an integer >= 0"),
+                              ("--poll", "0", "a number > 0"), ("--cpus", "-2", "a number > 0")):
+        fails(2, f"smg-fast sweep: error: {flag} ", f": must be {need}", capsys=capsys,
+              argv=["sweep", str(grid), flag, value, "--dry-run"])
+    fails(2, "smg-fast report: error: --decimals -1: must be an integer >= 0", argv=["report", "--decimals", "-1"],
           capsys=capsys)
+    fails(1, "smg-fast report: /nonexistent does not exist", argv=["report", "/nonexistent"], capsys=capsys)
     fails(1, "smg-fast report: give run or sweep directories", argv=["report"], capsys=capsys)
     fails(2, "argument --decimals: invalid int value", argv=["report", "--decimals", "x"], capsys=capsys)
 
@@ -493,3 +498,20 @@ def test_setup_py_says_to_turn_build_isolation_off(tmp_path):
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(site)})
     assert proc.returncode == 1
     assert "--no-build-isolation" in proc.stderr and "isolated" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---- the rules themselves ---------------------------------------------------------------------------------
+
+def test_every_setting_of_every_method_has_a_rule_and_every_preset_passes_them():
+    """A new setting (or method) needs its rule in smg_fast/validate.py, so that a bad value is refused by name."""
+    from smg_fast.agent import METHODS
+    from smg_fast.config import PRESETS, setting_defaults
+    from smg_fast.tasks import PAPER_TASKS
+    from smg_fast.validate import CHECKED_ELSEWHERE, RULES
+
+    for algo in METHODS:
+        missing = set(setting_defaults(algo)) - set(RULES) - CHECKED_ELSEWHERE
+        assert not missing, f"{algo}: settings without a rule in smg_fast/validate.py: {sorted(missing)}"
+        for task in [*PAPER_TASKS, "ball_in_cup-catch"]:
+            for preset in PRESETS:
+                make_config(task, algo, preset)  # the shipped settings break no rule
