@@ -1,4 +1,9 @@
-"""The ``smg-fast`` command line: train, eval, visualize, demo, data download."""
+"""The ``smg-fast`` command line: train, eval, random, visualize, doctor, demo, data download, sweep, report.
+
+A user's mistake is one line on stderr naming the flag or file and what is allowed, exit status 2 (a value
+that cannot work) or 1 (something missing or failing at run time), found before anything starts
+(:mod:`smg_fast.validate`); ``--debug`` adds the traceback. See :func:`main`.
+"""
 from __future__ import annotations
 
 import argparse

@@ -311,8 +311,8 @@ def check_device(device: str, flag: str = "--device") -> None:
 
     if not torch.cuda.is_available():
         build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        raise NotAvailableError(f"{flag} {device}: no CUDA device is available to PyTorch here (torch {torch.__version__}, "
-                                f"{build}); use --device cpu")
+        raise NotAvailableError(f"{flag} {device}: no CUDA device is available to PyTorch here "
+                                f"(torch {torch.__version__}, {build}); use --device cpu")
     index = int(device.partition(":")[2] or 0)
     if index >= torch.cuda.device_count():
         raise NotAvailableError(f"{flag} {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "

@@ -390,7 +390,8 @@ def _smg_run_without_weights(tmp_path) -> Path:
 @pytest.mark.parametrize("argv, status, needles", [
     (["eval", "--run", "@RUN", "--episodes", "0"], 2, ["--episodes 0: must be an integer in [1, "]),
     (["eval", "--run", "@RUN", "--envs", "0"], 2, ["--envs 0: must be an integer in [1, "]),
-    (["eval", "--run", "@RUN", "--modes", "bogus"], 2, ["--modes bogus: unknown eval modes bogus for cartpole-swingup"]),
+    (["eval", "--run", "@RUN", "--modes", "bogus"], 2,
+     ["--modes bogus: unknown eval modes bogus for cartpole-swingup"]),
     (["eval", "--run", "@PLAIN"], 1, ["--run @PLAIN: not an smg-fast run directory (it holds no config.json)"]),
     (["eval", "--run", "@MISSING"], 1, ["--run @MISSING: no such directory"]),
     (["eval", "--run", "@NOCKPT"], 1, ["--run @NOCKPT: the run holds no checkpoint yet"]),
@@ -407,7 +408,8 @@ def _smg_run_without_weights(tmp_path) -> Path:
     (["random", "--task", "cartpole-swingup", "--seed", "-1"], 2, ["--seed -1: must be an integer in [0, "]),
     (["random", "--task", "cartpole-swingup", "--action-repeat", "0"], 2, ["--action-repeat 0: must be an integer"]),
     (["random", "--task", "cartpole-swingup", "--modes", "test1"], 2, ["--modes test1: unknown eval modes test1"]),
-    (["random", "--task", "robot-reach", "--action-repeat", "4"], 2, ["--action-repeat 4: must be 1 for the robot tasks"]),
+    (["random", "--task", "robot-reach", "--action-repeat", "4"], 2,
+     ["--action-repeat 4: must be 1 for the robot tasks"]),
     (["doctor", "--repeats", "0"], 2, ["--repeats 0: must be an integer in [1, "]),
     (["demo", "--repeats", "0"], 2, ["--repeats 0: must be an integer in [1, "]),
 ])
