@@ -237,7 +237,9 @@ def comparison_table(per_seed: dict[str, dict[str, list[float]]], modes, refs: d
     rand, pap = refs.get(RANDOM, {}), refs.get(PAPER, {})
     algo = getattr(cfg, "algo", "") if cfg is not None else ""
     budget = task_spec(cfg.task).train_steps if cfg is not None else None
-    paper_col = f"paper ({algo}, {budget // 1000}k steps)" if cfg is not None and pap else "paper"
+    variant = (variant_of(cfg) or "") if cfg is not None else ""
+    paper_col = (f"paper ({algo}{' ' + variant if variant else ''}, {budget // 1000}k steps)"
+                 if cfg is not None and pap else "paper")
     head = ["mode", *seeds] + (["all seeds"] if len(seeds) > 1 else []) + [RANDOM] + ([paper_col] if pap else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows, standing = [], {}

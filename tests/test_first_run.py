@@ -104,6 +104,10 @@ def test_final_table_puts_the_run_beside_the_random_policy_and_the_paper(tmp_pat
 
     md, _ = references.comparison_table({"seed 0": {"train": [90.0]}}, ["train"], refs, cfg, step=1000)
     assert "not distinguishable from a random policy yet" in md
+    ablated = make_config("cartpole-swingup", "smg", "quick", mask_weight=0.0, eval_modes=("video_hard",))
+    refs = {RANDOM: {}, PAPER: references.run_paper_references(ablated)}
+    md, _ = references.comparison_table({"seed 0": {"video_hard": [300.0]}}, ["video_hard"], refs, ablated)
+    assert md.splitlines()[0].endswith("| paper (smg no-mask, 500k steps) |") and "590 ± 84 (Table 3)" in md
 
 
 # ---- the curves ------------------------------------------------------------------------------------------
