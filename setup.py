@@ -56,18 +56,19 @@ def _with_cuda():
 
 
 def extension():
-    sources = _sources("csrc/*.cpp") + _sources("csrc/cpu/*.cpp")
+    # csrc/ops/<op>.cpp: schemas and argument checks; cpu/<op>_kernel.cpp: CPU kernels;
+    # cuda/<op>_kernel.cu + cuda/<op>_glue.cpp: CUDA kernels and their tensor glue.
+    sources = ["csrc/module.cpp"] + _sources("csrc/ops/*.cpp") + _sources("csrc/ops/cpu/*.cpp")
     # -ffp-contract=off: the greenscreen rule must evaluate its float64 formulas exactly as
     # upstream's Python does (no fused multiply-adds), so keying decisions are bit-identical.
     cxx = ["-O3", "-fopenmp", "-ffp-contract=off"]
     link = ["-fopenmp"]
     if _with_cuda():
-        sources += _sources("csrc/cuda/*.cpp") + _sources("csrc/cuda/*.cu")
+        sources += _sources("csrc/ops/cuda/*.cpp") + _sources("csrc/ops/cuda/*.cu")
         return CUDAExtension(
             "smg_fast._C",
             sources,
-            define_macros=[("SMG_FAST_WITH_CUDA", "1")],
-            extra_compile_args={"cxx": cxx + ["-DSMG_FAST_WITH_CUDA"], "nvcc": ["-O3", "--fmad=false"]},
+            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "--fmad=false"]},
             extra_link_args=link,
         )
     return CppExtension("smg_fast._C", sources, extra_compile_args={"cxx": cxx}, extra_link_args=link)

@@ -130,3 +130,31 @@ def test_upsample_conv2d(benchmark, impl, layer):
     bias = _rand(cout, seed=2)
     grad = _rand(3 * B, cout, 2 * size, 2 * size, seed=3)
     benchmark.pedantic(_fwd_bwd, (IMPLS[impl].upsample_conv2d, (x, weight, bias), grad), rounds=5, warmup_rounds=1)
+
+
+# ---- the baselines' augmentations (SODA's random crop, SVEA's random convolution) -----------------
+
+
+CROP = {"op": ops.random_crop, "reference (per-sample slices)": ops.random_crop_reference}
+
+
+@pytest.mark.parametrize("impl", CROP)
+@pytest.mark.parametrize("batch", [64, 256])
+def test_random_crop(benchmark, impl, batch):
+    """SODA's 100 → 84 crop of uint8 replay stacks: RL batches of 64, the SODA batch of 256."""
+    benchmark.group = f"random_crop 100->84 uint8 [{batch},9,100,100]"
+    x = (_rand(batch, C, 100, 100) * 255).to(torch.uint8)
+    offsets = ops.sample_crop_offsets(batch, 100, 84, generator=torch.Generator().manual_seed(0))
+    benchmark(CROP[impl], x, offsets, 84)
+
+
+CONV = {"grouped conv": ops.random_conv, "upstream loop (reference)": ops.random_conv_reference}
+
+
+@pytest.mark.parametrize("impl", CONV)
+@pytest.mark.benchmark(group="random_conv fwd [64,9,84,84]")
+def test_random_conv(benchmark, impl):
+    """SVEA's augmentation of a shifted batch (float 0-255; only the forward runs in training)."""
+    obs = _rand(B, C, H, W, scale=255)
+    kernels = torch.randn(B, 3, 3, 3, 3, generator=torch.Generator().manual_seed(1))
+    benchmark.pedantic(CONV[impl], (obs, kernels), rounds=5, warmup_rounds=1)

@@ -105,3 +105,63 @@ def test_training_loop_steps(benchmark, algo, device, tmp_path, monkeypatch):
         benchmark.pedantic(one_step, rounds=6, iterations=1)
     finally:
         trainer.close()
+
+
+# ---- SRM and SGQN (issue 16): one even + one odd step each, beside SMG's and SAC's above -----------------
+
+
+@pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
+def test_update_srm(benchmark):
+    """DrQ + the frequency mask (drawn per update, applied with p = 1/2: the rounds average both)."""
+    agent, buf = _agent("srm"), _replay()
+    if not benchmark.disabled:  # CI's one smoke pass needs no warm-up
+        _even_and_odd(agent, buf)
+    benchmark.pedantic(_even_and_odd, (agent, buf), rounds=5, iterations=1)
+
+
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
+def test_update_sgqn(benchmark, impl):
+    """Guided backprop before the critic step (and after it on the even step), the critic on [o, o_m],
+    the attribution predictor's step; ``reference``: eager decoder and the reference overlay."""
+    agent, buf = _agent("sgqn", fused=impl != "reference"), _replay()
+    for _ in range(0 if benchmark.disabled else 2):
+        _even_and_odd(agent, buf)
+    benchmark.pedantic(_even_and_odd, (agent, buf), rounds=5, iterations=1)
+
+
+# ---- the baselines on the same core (SODA, SVEA) ------------------------------------------------------
+
+
+def _replay_of(size, seed=0):
+    """_replay with size×size frames (SODA renders 100×100 and crops to 84)."""
+    rng = np.random.default_rng(seed)
+    buf = ReplayBuffer(600, (3, size, size), A, seed=seed)
+    frame = lambda: torch.from_numpy(rng.integers(0, 256, (3, size, size), dtype=np.uint8))  # noqa: E731
+    buf.add_first(frame())
+    for t in range(500):
+        buf.add(rng.uniform(-1, 1, A), float(rng.normal()), frame(), False)
+    return buf
+
+
+BASELINES = {  # name: (algo, render size, settings)
+    "soda": ("soda", 100, {}),
+    "svea": ("svea", 84, {}),
+    "svea-reference-ops": ("svea", 84, {"fused_ops": False}),  # upstream's per-sample random_conv loop
+}
+
+
+@pytest.mark.parametrize("name", BASELINES)
+@pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
+def test_update_baselines(benchmark, name):
+    """SODA's even step includes its auxiliary step on a fresh batch of 256 (two crops, one overlay)."""
+    algo, size, settings = BASELINES[name]
+    tune_allocator()
+    torch.manual_seed(0)
+    cfg = make_config("walker-walk", algo, "paper", **settings)
+    rng = np.random.default_rng(0)
+    images = lambda n=None: rng.integers(0, 256, (n or cfg.agent.batch_size, 3, 84, 84), dtype=np.uint8)  # noqa: E731
+    agent, buf = make_agent(cfg, (9, size, size), A, images), _replay_of(size)
+    for _ in range(1 if benchmark.disabled else 2):
+        _even_and_odd(agent, buf)
+    benchmark.pedantic(_even_and_odd, (agent, buf), rounds=5, iterations=1)

@@ -3,12 +3,20 @@ buffer and one training loop. A method is one module; its name is registered in 
 from smg_fast.agent.core import Batch, SACCore
 from smg_fast.agent.drq import DrQAgent
 from smg_fast.agent.sac import SACAgent
+from smg_fast.agent.sgqn import SGQNAgent
 from smg_fast.agent.smg import SMGAgent
+from smg_fast.agent.srm import SRMAgent
+from smg_fast.agent.soda import SODAAgent
+from smg_fast.agent.svea import SVEAAgent
 
 METHODS: dict[str, type[SACCore]] = {
     "sac": SACAgent,
     "drq": DrQAgent,
     "smg": SMGAgent,
+    "srm": SRMAgent,
+    "sgqn": SGQNAgent,
+    "soda": SODAAgent,
+    "svea": SVEAAgent,
 }
 ALGOS = tuple(METHODS)
 
@@ -26,4 +34,6 @@ def make_agent(run, obs_shape, action_dim: int, images=None) -> SACCore:
     return method_class(run.algo)(run.agent, obs_shape, action_dim, device=run.device, seed=run.seed, images=images)
 
 
-__all__ = ["ALGOS", "Batch", "METHODS", "SACCore", "SACAgent", "DrQAgent", "SMGAgent", "make_agent", "method_class"]
+
+__all__ = ["ALGOS", "Batch", "METHODS", "SACCore", "SACAgent", "DrQAgent", "SMGAgent", "SODAAgent", "SVEAAgent", "SRMAgent",
+           "SGQNAgent", "make_agent", "method_class"]

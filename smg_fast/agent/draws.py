@@ -41,6 +41,16 @@ class Draws:
         """Integers in [0, high) (int64)."""
         return torch.randint(high, shape, generator=self.generator, device=self.device)
 
+    def conv_kernels(self, n: int) -> torch.Tensor:
+        """n random-convolution kernels, float32 ``[n, 3, 3, 3, 3]`` ~ N(0, 1) (upstream's ``torch.randn(3, 3,
+        3, 3)`` per sample, :func:`smg_fast.ops.random_conv`)."""
+        return self.normal(n, 3, 3, 3, 3)
+
+    def crop_offsets(self, n: int, high: int) -> torch.Tensor:
+        """n random-crop offsets (row, column), int64 ``[n, 2]`` in [0, high) (upstream's exclusive
+        ``random_(0, crop_max)``, :func:`smg_fast.ops.random_crop`)."""
+        return self.integers(high, n, 2)
+
     def state_dict(self) -> dict:
         return {"python": self.python.getstate(), "generator": self.generator.get_state()}
 

@@ -24,6 +24,11 @@ import torch
 from smg_fast import _extension
 from smg_fast.ops import _registrations  # noqa: F401  (autograd + fake kernels)
 from smg_fast.ops import reference  # noqa: F401
+from smg_fast.ops.fft_mask import frequency_mask  # noqa: F401  (SRM)
+from smg_fast.ops.guided_relu import guided_backprop  # noqa: F401  (SGQN)
+from smg_fast.ops.saliency import fill_unmasked, quantile_mask  # noqa: F401  (SGQN)
+from smg_fast.ops.random_conv import random_conv, random_conv_reference  # noqa: F401
+from smg_fast.ops.random_crop import random_crop, random_crop_reference, sample_crop_offsets  # noqa: F401
 
 has_cuda_kernels = _extension.has_cuda_kernels
 
@@ -33,9 +38,12 @@ __all__ = [
     "greenscreen",
     "has_cuda_kernels",
     "overlay",
+    "random_conv",
+    "random_crop",
     "random_shift",
     "reference",
     "replay_gather",
+    "sample_crop_offsets",
     "sample_shifts",
     "upsample_conv2d",
 ]

@@ -1,0 +1,65 @@
+"""SRM, spectrum random masking (upstream ``src/algorithms/srm.py`` with ``src/utils.py:286-329``; reference
+§3.6, §7, §9 item 24; fixture README quirks 16-18): DrQ (randomly shifted obs and next obs) whose observation
+batch loses one ring of spatial frequencies in half of the updates.
+
+Per update, in upstream's order (three Python uniforms from the agent's draws; one when not applied):
+
+1. ``p = U(0, 1)``; the batch is masked iff ``p <= mask_prob`` (0.5), the whole batch or none of it;
+2. ``low = round(U(0, low_max), 2)`` (low_max 0.5), ``diff = round(U(0, width_max), 2)`` (width_max 0.05),
+   ``high = low + diff``;
+3. every image of the shifted observations loses the frequencies with ``low <= max(|fy|, |fx|) < high``
+   (cycles per pixel; a square, L-infinity ring; ``low = 0`` removes the mean, ``diff = 0`` nothing)
+   — :func:`smg_fast.ops.frequency_mask`.
+
+The masked observations feed the critic and the actor update; the next observations (TD target) are never
+masked. The official code's per-update TensorBoard grids are not built.
+
+Paper vs code: the paper's Table 5 gives walker action repeat 4, which is what this project uses for every
+method (``smg_fast.tasks``); upstream's ``scripts/srm.sh`` runs walker with action repeat 2 —
+``--set action_repeat=2`` reproduces the script.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import smg_fast.ops as ops
+from smg_fast.agent.config import SACConfig
+from smg_fast.agent.core import Batch, SACCore
+
+
+@dataclass
+class SRMConfig(SACConfig):
+    """SRM's settings; upstream hard-codes them in ``random_mask_freq_v2``."""
+
+    srm_mask_prob: float = 0.5  # P(mask this update's batch)
+    srm_low_max: float = 0.5  # the ring's inner limit ~ round(U(0, srm_low_max), 2), cycles per pixel
+    srm_width_max: float = 0.05  # its width ~ round(U(0, srm_width_max), 2)
+
+    def check(self) -> None:
+        super().check()
+        if not 0.0 <= self.srm_mask_prob <= 1.0:
+            raise ValueError(f"srm_mask_prob must be in [0, 1], got {self.srm_mask_prob}")
+        if self.srm_low_max < 0 or self.srm_width_max < 0:
+            raise ValueError(f"srm_low_max and srm_width_max must be >= 0, got {self.srm_low_max}, "
+                             f"{self.srm_width_max}")
+
+
+class SRMAgent(SACCore):
+    Config = SRMConfig
+    shift = True
+
+    def draw_ring(self) -> tuple[float, float] | None:
+        """This update's ring ``(low, high)``, or None when the batch stays unmasked (upstream's draws)."""
+        cfg = self.cfg
+        if self.draws.uniform(0, 1) > cfg.srm_mask_prob:
+            return None
+        low = round(self.draws.uniform(0, cfg.srm_low_max), 2)
+        diff = round(self.draws.uniform(0, cfg.srm_width_max), 2)
+        return low, low + diff
+
+    def augment(self, b: Batch, step: int) -> Batch:
+        ring = self.draw_ring()
+        if ring is None:
+            return b
+        return dataclasses.replace(b, obs=ops.frequency_mask(b.obs, *ring))

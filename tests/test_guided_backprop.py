@@ -1,0 +1,200 @@
+"""Guided backpropagation (smg_fast.ops.guided_relu) against hand-computed values and against captum's
+mechanism in plain autograd (full backward hooks on the ReLU modules), and SGQN's quantile mask and
+masked observation (smg_fast.ops.saliency) against upstream's loop and hand-computed values."""
+import pytest
+import torch
+import torch.nn as nn
+
+import smg_fast.ops as ops
+from smg_fast.agent.networks import Critic, Encoder, Projection, SharedCNN
+from smg_fast.ops.guided_relu import GuidedReLU, guided_backprop_reference
+from smg_fast.ops.saliency import quantile_mask_reference
+
+f64 = torch.float64
+
+
+def tiny_net():
+    """x (2) -> Linear(2, 3) -> ReLU -> Linear(3, 2) -> ReLU -> Linear(2, 1), hand-set weights."""
+    net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2), nn.ReLU(inplace=True), nn.Linear(2, 1)).to(f64)
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 2.0], [-1.0, 1.0], [3.0, -1.0]]))
+        net[0].bias.zero_()
+        net[2].weight.copy_(torch.tensor([[1.0, -1.0, 2.0], [-2.0, 1.0, 1.0]]))
+        net[2].bias.zero_()
+        net[4].weight.copy_(torch.tensor([[1.0, -3.0]]))
+        net[4].bias.zero_()
+    return net
+
+
+def test_guided_gradient_by_hand():
+    net = tiny_net()
+    x = torch.tensor([[1.0, 1.0]], dtype=f64)
+    # h1 = relu([3, 0, 2]) = [3, 0, 2] (unit 2 is inactive: pre-activation 0);
+    # h2 = relu([1*3 + 2*2, -2*3 + 1*2]) = relu([7, -4]) = [7, 0]; q = 7.
+    # Guided: dq/dh2 = [1, -3] -> relu -> [1, 0], times 1[h2 > 0] = [1, 0];
+    # dq/dh1 = W2^T [1, 0] = [1, -1, 2] -> relu -> [1, 0, 2], times 1[h1 > 0] = [1, 0, 2];
+    # dq/dx = W1^T [1, 0, 2] = [1 + 6, 2 - 2] = [7, 0].
+    got = ops.guided_backprop(net, net, x)
+    assert torch.equal(got, torch.tensor([[7.0, 0.0]], dtype=f64))
+    # The plain gradient differs: it lets the negative -1 through (dq/dh1 = [1, -1, 2] -> [1, 0, 2] here by
+    # the inactive unit, so take a point where the negative path is active).
+    x2 = torch.tensor([[0.0, 1.0]], dtype=f64)  # h1 = relu([2, 1, -1]) = [2, 1, 0]; h2 = relu([1, -3]) = [1, 0]
+    plain = torch.autograd.functional.jacobian(lambda t: net(t).sum(), x2)
+    guided = ops.guided_backprop(net, net, x2)
+    # guided: dq/dh1 = relu([1, -1, 2]) * [1, 1, 0] = [1, 0, 0]; dq/dx = W1^T [1, 0, 0] = [1, 2]
+    assert torch.equal(guided, torch.tensor([[1.0, 2.0]], dtype=f64))
+    # plain: dq/dh1 = [1, -1, 2] * [1, 1, 0] = [1, -1, 0]; dq/dx = [1 + 1, 2 - 1] = [2, 1]
+    assert torch.equal(plain, torch.tensor([[2.0, 1.0]], dtype=f64))
+
+
+def small_critic(seed=0):
+    torch.manual_seed(seed)
+    trunk = SharedCNN(9, num_layers=3, num_filters=8)
+    critic = Critic(Encoder(trunk, Projection(trunk.out_features(20), 16)), 6, 32).to(f64)
+    with torch.no_grad():  # biases off zero so that ReLU patterns are mixed
+        for p in critic.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return critic
+
+
+def test_matches_captums_mechanism_on_the_critic():
+    """Q1 of our critic (conv trunk with in-place ReLUs, LayerNorm/tanh projection, ReLU MLP head), float64:
+    the autograd-function rule equals full backward hooks returning relu(grad_input) (captum's
+    GuidedBackprop)."""
+    critic = small_critic()
+    obs = torch.rand(5, 9, 20, 20, dtype=f64, generator=torch.Generator().manual_seed(1)) * 255
+    action = torch.rand(5, 6, dtype=f64) * 2 - 1
+
+    def q1(o):
+        return critic.Q1(critic.encoder(o), action)
+
+    got = ops.guided_backprop(critic, q1, obs)
+    want = guided_backprop_reference(critic, q1, obs)
+    assert got.shape == obs.shape and got.is_contiguous()
+    assert float((got - want).abs().max()) <= 1e-12 * float(want.abs().max())
+    assert all(p.grad is None for p in critic.parameters())
+    leaf = obs.clone().requires_grad_()
+    (plain,) = torch.autograd.grad(q1(leaf).sum(), leaf)
+    assert not torch.allclose(got, plain)  # the rule changes something here
+    # The model is left as it was.
+    relus = [m for m in critic.modules() if isinstance(m, nn.ReLU)]
+    assert relus and all("forward" not in vars(m) for m in relus)
+    assert [m.inplace for m in critic.encoder.trunk.modules() if isinstance(m, nn.ReLU)] == [True, True]
+
+
+def test_relus_are_restored_after_an_error():
+    net = tiny_net()
+
+    def fails(x):
+        net(x)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        ops.guided_backprop(net, fails, torch.ones(1, 2, dtype=f64))
+    assert all("forward" not in vars(m) for m in net.modules())
+
+
+def test_guided_relu_function():
+    x = torch.tensor([-1.0, 0.0, 2.0, 3.0], dtype=f64, requires_grad=True)
+    y = GuidedReLU.apply(x)
+    assert torch.equal(y, torch.relu(x))
+    y.backward(torch.tensor([5.0, 5.0, -4.0, 6.0], dtype=f64))
+    assert torch.equal(x.grad, torch.tensor([0.0, 0.0, 0.0, 6.0], dtype=f64))
+
+
+def test_guided_backprop_bad_inputs():
+    net = tiny_net()
+    with pytest.raises(TypeError, match="model"):
+        ops.guided_backprop(lambda x: x, net, torch.ones(1, 2))
+    with pytest.raises(TypeError, match="x must be a floating-point"):
+        ops.guided_backprop(net, net, torch.ones(1, 2, dtype=torch.int64))
+    with pytest.raises(TypeError, match="fn must return"):
+        ops.guided_backprop(net, lambda x: (net(x) > 0), torch.ones(1, 2, dtype=f64))
+
+
+# ---- quantile mask and fill ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("quantile", [0.98, 0.9, 0.5, 0.0, 1.0])
+def test_quantile_mask_equals_upstreams_loop(dtype, quantile):
+    attr = torch.randn(4, 9, 84, 84, dtype=dtype, generator=torch.Generator().manual_seed(2))
+    mask, q = ops.quantile_mask(attr, quantile)
+    want_mask, want_q = quantile_mask_reference(attr, quantile)
+    assert mask.dtype == torch.bool and mask.shape == (4, 3, 84, 84) and q.shape == (4, 3)
+    assert torch.equal(q, want_q)
+    assert torch.equal(mask.repeat_interleave(3, dim=1), want_mask)
+    if quantile == 0.98:  # interpolated 0.98 quantile of 7056 distinct values: 142 pixels per frame
+        assert torch.equal(mask.sum(dim=(2, 3)), torch.full((4, 3), 142))
+
+
+def test_quantile_mask_by_hand():
+    # one sample, two frames of 2x2; the frame's saliency is the max over RGB of |a|
+    a = torch.zeros(1, 6, 2, 2, dtype=f64)
+    a[0, 0] = torch.tensor([[1.0, -4.0], [0.5, 0.0]])
+    a[0, 1] = torch.tensor([[0.0, 0.0], [-2.0, 3.0]])  # frame 0 saliency [[1, 4], [2, 3]]
+    a[0, 3:] = torch.tensor([[5.0, 5.0], [1.0, 2.0]])  # frame 1 saliency [[5, 5], [1, 2]]
+    mask, q = ops.quantile_mask(a, 0.5)
+    # sorted [1, 2, 3, 4]: position 0.5 * 3 = 1.5 -> 2.5; sorted [1, 2, 5, 5] -> 3.5
+    assert torch.equal(q, torch.tensor([[2.5, 3.5]], dtype=f64))
+    assert torch.equal(mask[0, 0], torch.tensor([[False, True], [False, True]]))
+    assert torch.equal(mask[0, 1], torch.tensor([[True, True], [False, False]]))
+    mask, q = ops.quantile_mask(a, 1.0)  # the max; >= keeps ties
+    assert torch.equal(mask[0, 1], torch.tensor([[True, True], [False, False]]))
+
+
+def test_fill_unmasked():
+    obs = torch.arange(2 * 6 * 2 * 2, dtype=f64).view(2, 6, 2, 2)
+    mask = torch.zeros(2, 2, 2, 2, dtype=torch.bool)
+    mask[0, 0, 0, 1] = mask[1, 1, 1, 0] = True
+    out = ops.fill_unmasked(obs, mask, torch.tensor(-7.0, dtype=f64))
+    want = torch.full_like(obs, -7.0)
+    want[0, 0:3, 0, 1] = obs[0, 0:3, 0, 1]
+    want[1, 3:6, 1, 0] = obs[1, 3:6, 1, 0]
+    assert torch.equal(out, want)
+    # the repeated 3-channel mask (upstream's) gives the same; upstream's obs * mask + index fill too
+    full = mask.repeat_interleave(3, dim=1)
+    assert torch.equal(ops.fill_unmasked(obs, full, -7.0), want)
+    upstream = obs * full
+    upstream[full < 1] = -7.0
+    assert torch.equal(upstream, want)
+    # gradients reach obs where it is kept
+    leaf = obs.clone().requires_grad_()
+    ops.fill_unmasked(leaf, mask, 3.0).sum().backward()
+    assert torch.equal(leaf.grad, full.to(f64))
+
+
+SALIENCY_BAD = [
+    ("attribution int", lambda: ops.quantile_mask(torch.ones(1, 3, 2, 2, dtype=torch.int64), 0.5), TypeError, ["attribution"]),
+    ("attribution rank", lambda: ops.quantile_mask(torch.ones(3, 2, 2), 0.5), ValueError, ["attribution", "4-D"]),
+    ("attribution channels", lambda: ops.quantile_mask(torch.ones(1, 4, 2, 2), 0.5), ValueError, ["multiple of 3"]),
+    ("quantile > 1", lambda: ops.quantile_mask(torch.ones(1, 3, 2, 2), 1.5), ValueError, ["quantile"]),
+    ("fill obs uint8", lambda: ops.fill_unmasked(torch.ones(1, 3, 2, 2, dtype=torch.uint8), torch.ones(1, 1, 2, 2, dtype=torch.bool), 0.0), TypeError, ["obs"]),
+    ("fill mask float", lambda: ops.fill_unmasked(torch.ones(1, 3, 2, 2), torch.ones(1, 1, 2, 2), 0.0), TypeError, ["mask", "bool"]),
+    ("fill mask shape", lambda: ops.fill_unmasked(torch.ones(1, 3, 2, 2), torch.ones(1, 2, 2, 2, dtype=torch.bool), 0.0), ValueError, ["mask"]),
+    ("fill value shape", lambda: ops.fill_unmasked(torch.ones(1, 3, 2, 2), torch.ones(1, 1, 2, 2, dtype=torch.bool), torch.ones(2)), ValueError, ["value"]),
+]
+
+
+@pytest.mark.parametrize("case", SALIENCY_BAD, ids=[c[0] for c in SALIENCY_BAD])
+def test_saliency_bad_inputs(case):
+    _, call, exc, words = case
+    with pytest.raises(exc) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_partial_sort_quantile_is_torch_quantile_bit_for_bit(dtype):
+    from smg_fast.ops.saliency import quantile_last_dim
+
+    g = torch.Generator().manual_seed(3)
+    for n in (1, 2, 7, 7056):
+        x = torch.randn(4, 3, n, generator=g, dtype=dtype)
+        x[0, 0, : (n + 1) // 2] = 1.0  # ties
+        if n > 2:
+            x[1, 1, 1] = float("nan")  # a NaN row gives NaN, as torch.quantile's
+        for q in (0.0, 0.02, 1 / 3, 0.5, 0.9, 0.98, 0.999, 1.0):
+            got, want = quantile_last_dim(x, q), torch.quantile(x, q, dim=-1)
+            assert torch.equal(got.isnan(), want.isnan()) and torch.equal(got.nan_to_num(), want.nan_to_num()), (n, q)
