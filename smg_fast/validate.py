@@ -197,9 +197,26 @@ RULES: dict[str, object] = {
     "grad_clip_norm": Range(lo=0, lo_open=True, finite=False),  # inf: no clipping
     "attribution_prob": UNIT,
     "reinit_critic_encoder": Flag(),
+    # SODAConfig
+    "soda_batch_size": Range(lo=2, hi=65_536, integer=True),  # BatchNorm in training mode needs 2 samples
+    "soda_tau": UNIT,
+    "reinit_shared_trunk": Flag(),
+    # SVEAConfig
+    "svea_alpha": WEIGHT,
+    "svea_beta": WEIGHT,
+    "svea_aug": OneOf(("random_conv", "overlay")),
+    # SRMConfig: the ring's limits in cycles per pixel (0.5: Nyquist)
+    "srm_mask_prob": UNIT,
+    "srm_low_max": Range(lo=0, hi=0.5),
+    "srm_width_max": Range(lo=0, hi=0.5),
+    # SGQNConfig
+    "sgqn_quantile": UNIT,
+    "consistency_weight": WEIGHT,
 }
 CHECKED_ELSEWHERE = frozenset({"task", "algo", "eval_modes", "run_dir"})
-IMAGE_SIZE = {"smg": 84}  # methods whose decoders draw images of one size
+# Frame sizes a method can use, where it cannot use any: decoders that draw 84×84 images (SMG, SGQN); SODA
+# crops 100×100 renders to 84 (or takes 84×84 as they are).
+IMAGE_SIZES = {"smg": (84,), "sgqn": (84,), "soda": (84, 100)}
 
 
 def check_value(key: str, value) -> None:
@@ -245,10 +262,11 @@ def _check_together(v: dict) -> None:
     if is_robot_task(v["task"]) and v["action_repeat"] != 1:
         raise SettingError("action_repeat", v["action_repeat"], "must be 1 for the robot tasks (they have no action "
                                                                 "repeat: each step runs 20 MuJoCo substeps)")
-    size = IMAGE_SIZE.get(v["algo"])
-    if size is not None and v["image_size"] != size:
-        raise SettingError("image_size", v["image_size"], f"must be {size} for {v['algo']} (its decoders draw "
-                                                          f"{size}×{size} images)")
+    sizes = IMAGE_SIZES.get(v["algo"])
+    if sizes is not None and v["image_size"] not in sizes:
+        why = "it crops 100×100 frames to 84×84" if v["algo"] == "soda" else "its decoders draw 84×84 images"
+        raise SettingError("image_size", v["image_size"], f"must be {' or '.join(map(str, sizes))} for "
+                                                          f"{v['algo']} ({why})")
     from smg_fast.agent.networks import trunk_features
 
     try:
