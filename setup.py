@@ -16,14 +16,31 @@ import sys
 
 from setuptools import find_packages, setup
 
+def _no_torch_message() -> str:
+    """Why this build cannot import torch, and the command that works. Under pip's build isolation (its
+    default) the build runs in a throwaway environment (a ``pip-build-env-*`` folder on sys.path, or a
+    ``build-env-*`` venv of ``python -m build``) that cannot see the torch installed in the user's
+    environment; torch is deliberately not a build requirement (it would download a second, multi-GB CUDA
+    torch), so the build must run in the user's environment: ``--no-build-isolation``."""
+    isolated = any("pip-build-env-" in p or "build-env-" in p for p in sys.path)
+    fix = "pip install --no-build-isolation ."
+    if isolated:
+        return (f"smg-fast: this build cannot import torch because pip builds it in an isolated environment, which "
+                f"does not see the torch installed in yours. Add --no-build-isolation: `{fix}` (or `-e .`). "
+                "smg-fast compiles its extension against the installed torch; torch is not a build requirement "
+                "because an isolated build would download a second, multi-GB CUDA torch. No torch installed yet? "
+                "First `pip install torch==2.13.0` (CPU: --index-url https://download.pytorch.org/whl/cpu).")
+    return ("smg-fast: this build cannot import torch. smg-fast compiles its extension against the installed "
+            "PyTorch: install it first (`pip install torch==2.13.0`; CPU: --index-url "
+            f"https://download.pytorch.org/whl/cpu), then `{fix}` (--no-build-isolation: pip's isolated build "
+            "environment would not see the installed torch).")
+
+
 try:
     import torch
     from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
-except ImportError:  # pragma: no cover - only hit on a machine without torch
-    sys.exit(
-        "smg-fast builds against an installed PyTorch. Install it first, e.g. "
-        "`pip install torch==2.13.0`, then `pip install --no-build-isolation -e .`"
-    )
+except ImportError:  # only hit where the build cannot see a torch
+    sys.exit(_no_torch_message())
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 

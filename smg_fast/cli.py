@@ -1,4 +1,9 @@
-"""The ``smg-fast`` command line: train, eval, visualize, demo, data download."""
+"""The ``smg-fast`` command line: train, eval, random, visualize, doctor, demo, data download, sweep, report.
+
+A user's mistake is one line on stderr naming the flag or file and what is allowed, exit status 2 (a value
+that cannot work) or 1 (something missing or failing at run time), found before anything starts
+(:mod:`smg_fast.validate`); ``--debug`` adds the traceback. See :func:`main`.
+"""
 from __future__ import annotations
 
 import argparse
@@ -15,165 +20,302 @@ LOSS_FLAGS = {  # --no-<name> → config weight set to 0 (the paper's ablations)
 }
 
 
-def _modes(text: str, task: str) -> tuple[str, ...]:
-    from smg_fast.tasks import parse_modes
+# Run and agent settings that a train flag sets: errors name the flag the user typed.
+SETTING_FLAGS = {
+    "seed": "--seed", "train_steps": "--steps", "device": "--device", "precision": "--precision",
+    "checkpoint_every": "--checkpoint-every", "eval_freq": "--eval-freq", "eval_episodes": "--eval-episodes",
+    "batch_size": "--batch-size", "overlay_source": "--overlay-source", "replay_capacity": "--replay-capacity",
+    "eval_envs": "--eval-envs", "attribution_prob": "--attribution-prob", "mask_warmup": "--mask-warmup",
+}
 
-    return parse_modes(text, task)
 
-
-def _settings(pairs: list[str], algo: str) -> dict:
-    """--set KEY=VALUE pairs, typed after the run or ``algo`` setting they name."""
+def _settings(pairs: list[str], algo: str, given: dict) -> dict:
+    """--set KEY=VALUE pairs, typed after the run or ``algo`` setting they name; ``given[key]`` records how
+    each was typed, for error messages."""
     from smg_fast.config import parse_setting
+    from smg_fast.validate import UsageError
 
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE")
+            raise UsageError(f"--set {pair}: expected KEY=VALUE, e.g. --set init_steps=500")
+        key = key.strip().replace("-", "_")
+        if key in ("task", "algo", "preset", "run_dir"):
+            raise UsageError(f"--set {pair}: give it as --{key.replace('_', '-')}")
         try:
-            out[key.strip().replace("-", "_")] = parse_setting(algo, key.strip().replace("-", "_"), value)
+            out[key] = parse_setting(algo, key, value)
         except ValueError as e:
-            raise SystemExit(f"--set {pair!r}: {e}") from None
+            raise UsageError(f"--set {pair}: {e}") from None
+        given[key] = f"--set {pair}"
     return out
 
 
-def _train(args: argparse.Namespace) -> int:
-    from smg_fast.checkpoint import read_config
-    from smg_fast.config import make_config
-    from smg_fast.train import TrainingStopped, train
+def _check_flag(value, flag: str, lo: int = 1, hi: int | None = None) -> None:
+    """UsageError unless the integer flag ``value`` lies in [lo, hi]."""
+    from smg_fast.validate import Range, UsageError
 
-    overrides = {
-        "seed": args.seed, "train_steps": args.steps, "device": args.device, "precision": args.precision,
-        "checkpoint_every": args.checkpoint_every, "eval_freq": args.eval_freq,
-        "eval_episodes": args.eval_episodes, "batch_size": args.batch_size,
-        "overlay_source": args.overlay_source, "replay_capacity": args.replay_capacity,
-        "eval_envs": args.eval_envs, "attribution_prob": args.attribution_prob, "mask_warmup": args.mask_warmup,
-    }
+    rule = Range(lo=lo, hi=hi, integer=True)
+    if value is not None and not rule.ok(value):
+        raise UsageError(f"{flag} {value}: must be {rule.describe()}")
+
+
+def _setting_error(e, given: dict, where: str):
+    """A SettingError in the words the user typed: the flag or --set pair that gave the value."""
+    from smg_fast.validate import UsageError, _show
+
+    typed = given.get(e.key) or f"{e.key}={_show(e.value)} ({where})"
+    return UsageError(f"{typed}: {e.need}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from smg_fast.validate import UsageError
+
+    if args.previous_checkpoint and not args.resume:
+        raise UsageError("--previous-checkpoint applies only with --resume RUN_DIR")
+    given = {k: f"{flag} {getattr(args, _dest(flag))}" for k, flag in SETTING_FLAGS.items()
+             if getattr(args, _dest(flag)) is not None}
+    overrides = {k: getattr(args, _dest(flag)) for k, flag in SETTING_FLAGS.items()}
     for name, key in LOSS_FLAGS.items():
         if getattr(args, "no_" + name.replace("-", "_")):
             overrides[key] = 0.0
-    if args.eval_modes:
-        overrides["eval_modes"] = _modes(args.eval_modes, args.task or "walker-walk")
-    if args.resume:
-        cfg = _resume_config(args, overrides)
-    else:
-        from smg_fast.rundir import check_fresh
+    cfg = _resume_config(args, overrides, given) if args.resume else _fresh_config(args, overrides, given)
+    _check_machine(cfg, fresh=not args.resume)
 
-        task = args.task or "walker-walk"
-        overrides.update(_settings(args.set, args.algo or "smg"))
-        preset = args.preset or "paper"
-        cfg = make_config(task, args.algo or "smg", preset, **overrides)
-        cfg.run_dir = args.run_dir or str(Path("runs") / f"{task}_{cfg.algo}_{preset}_seed{cfg.seed}")
-        check_fresh(Path(cfg.run_dir))
+    from smg_fast.train import TrainingStopped, train
+
+    run_dir = Path(cfg.run_dir)
+    created = not run_dir.exists()
     try:
         run_dir = train(cfg, resume=bool(args.resume), progress=not args.no_progress,
                         previous_checkpoint=args.previous_checkpoint)
     except TrainingStopped as e:
         print(e, file=sys.stderr)
         return 128 + e.signum
+    except BaseException:
+        if created:
+            _remove_unused(run_dir)
+        raise
     print(f"run directory: {run_dir}")
-    return _report(run_dir, cfg, pictures=not args.no_pictures)
+    return _report(run_dir, cfg, pictures=not args.no_pictures, progress=not args.no_progress)
 
 
-def _resume_config(args: argparse.Namespace, overrides: dict):
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _remove_unused(run_dir: Path) -> None:
+    """Delete a run directory this command created when the run failed before it logged anything (an
+    environment that could not start, a missing file): it holds nothing worth keeping, and a leftover would
+    make the next attempt refuse the directory."""
+    import shutil
+
+    kept = ("train.csv", "eval.csv", "checkpoint.json", "checkpoint_nonfinite.json")
+    if run_dir.is_dir() and not any((run_dir / k).exists() for k in kept):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _fresh_config(args: argparse.Namespace, overrides: dict, given: dict):
+    from smg_fast import validate
+    from smg_fast.config import make_config
+    from smg_fast.rundir import check_fresh
+
+    task, algo, preset = args.task or "walker-walk", args.algo or "smg", args.preset or "paper"
+    validate.check_task(task)
+    if args.eval_modes:
+        overrides["eval_modes"] = validate.check_modes_text(args.eval_modes, task, "--eval-modes")
+    overrides.update(_settings(args.set, algo, given))
+    try:
+        cfg = make_config(task, algo, preset, **overrides)
+    except validate.SettingError as e:
+        raise _setting_error(e, given, f"the {preset} preset's value") from None
+    except ValueError as e:
+        raise validate.UsageError(str(e)) from None
+    cfg.run_dir = args.run_dir or str(Path("runs") / f"{task}_{cfg.algo}_{preset}_seed{cfg.seed}")
+    check_fresh(Path(cfg.run_dir))
+    return cfg
+
+
+def _resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     """The saved config of ``--resume RUN``. Flags that would change the run are errors unless they repeat
-    the saved value; ``--steps N`` extends (or shortens, not below the checkpoint) the run's budget;
-    ``--device`` may move it."""
-    from smg_fast.checkpoint import read_config
+    the saved value; ``--steps N`` extends the run's budget (not below its checkpoint); ``--device`` may move
+    it."""
+    from smg_fast import validate
+    from smg_fast.checkpoint import read_config, read_manifest
     from smg_fast.rundir import check_resumable
 
     run_dir = Path(args.resume)
-    check_resumable(run_dir)
     for flag, value in (("--preset", args.preset), ("--run-dir", args.run_dir)):
         if value is not None:
-            raise SystemExit(f"--resume {run_dir}: {flag} cannot apply to a run that exists (it keeps its "
-                             "directory and settings); drop it")
+            raise validate.UsageError(f"--resume {run_dir}: {flag} cannot apply to a run that exists (it keeps "
+                                      "its directory and settings); drop it")
+    check_resumable(run_dir)
     saved = read_config(run_dir)
-    overrides.update(_settings(args.set, saved.algo))
-    given = {k: v for k, v in overrides.items() if v is not None and k not in ("device", "train_steps")}
+    if args.eval_modes:
+        overrides["eval_modes"] = validate.check_modes_text(args.eval_modes, saved.task, "--eval-modes")
+    overrides.update(_settings(args.set, saved.algo, given))
+    fixed = {k: v for k, v in overrides.items() if v is not None and k not in ("device", "train_steps")}
     if args.task is not None:
-        given["task"] = args.task
+        fixed["task"] = args.task
     if args.algo is not None:
-        given["algo"] = args.algo
+        fixed["algo"] = args.algo
     have = saved.to_dict()
     have["eval_modes"] = tuple(have["eval_modes"])
-    clash = {k: (have.get(k), v) for k, v in given.items() if have.get(k) != v}
+    clash = {k: (have.get(k), v) for k, v in fixed.items() if have.get(k) != v}
     if clash:
         lines = ", ".join(f"{k}: run has {a!r}, command line says {b!r}" for k, (a, b) in clash.items())
-        raise SystemExit(f"--resume {run_dir}: the command line disagrees with the run's config ({lines}); "
-                         "with --resume only --steps (to extend the run) and --device may change")
-    if args.device:
-        saved.device = args.device
-    if args.steps is not None:
-        saved.train_steps = args.steps
+        raise validate.UsageError(f"--resume {run_dir}: the command line disagrees with the run's config ({lines}); "
+                                  "with --resume only --steps (to extend the run) and --device may change")
+    if overrides.get("device"):
+        saved.device = overrides["device"]
+    if overrides.get("train_steps") is not None:
+        manifest = read_manifest(run_dir) or {}
+        entry = (manifest.get("previous") or {}) if args.previous_checkpoint else manifest
+        at = entry.get("step", 0)
+        if overrides["train_steps"] < at:
+            raise validate.UsageError(f"--steps {overrides['train_steps']}: the run's checkpoint is at step {at}; "
+                                      f"give --steps {at} or more to extend it (or leave --steps out)")
+        saved.train_steps = overrides["train_steps"]
     saved.run_dir = str(run_dir)
+    try:
+        saved.check()
+    except validate.SettingError as e:
+        raise _setting_error(e, given, f"{run_dir / 'config.json'}") from None
     return saved
 
 
-def _report(run_dir: Path, cfg, pictures: bool = True) -> int:
-    """End of a training run: the evaluation table and pictures."""
+def _check_machine(cfg, fresh: bool) -> None:
+    """What this machine must have for ``cfg``: the device, the overlay images, the data of every evaluation
+    mode and, for a new run, the memory of its replay buffer."""
+    from smg_fast import validate
+
+    validate.check_device(cfg.device)
+    validate.check_overlay_source(cfg.agent.overlay_source)
+    validate.check_data(cfg.task, cfg.eval_modes)
+    if fresh:
+        validate.check_memory(cfg)
+
+
+def _report(run_dir: Path, cfg, pictures: bool = True, progress: bool = True) -> int:
+    """End of a training run: the evaluation table beside a random policy and the paper, the learning
+    curves, SMG's pictures."""
     import csv
 
-    from smg_fast.evaluate import results_table, write_table
+    from smg_fast import references
 
     rows = list(csv.DictReader(open(Path(run_dir) / "eval.csv")))
     last = max(int(r["step"]) for r in rows)
     returns = {r["mode"]: [float(x) for x in r["returns"].split()] for r in rows if int(r["step"]) == last}
-    md, table_rows = results_table({f"seed {cfg.seed}": returns}, list(returns))
-    paths = write_table(md, table_rows, Path(run_dir) / "final_eval")
+    refs = _references(cfg, progress)
+    md, table_rows = references.comparison_table({f"seed {cfg.seed}": returns}, list(returns), refs, cfg, last)
+    paths = references.write_comparison(md, table_rows, Path(run_dir) / "final_eval")
     print(f"\nEvaluation at step {last} ({cfg.eval_episodes} episodes per mode):\n{md}\n(also {paths[0]}, {paths[1]})")
     try:
         from smg_fast import plots
 
-        print(f"learning curves: {plots.plot_learning_curves([run_dir], Path(run_dir) / 'curves.png')}")
-    except (ImportError, AttributeError):
-        pass
+        title = f"{cfg.task}, {cfg.algo}, {cfg.train_steps:,} steps ({cfg.preset} preset)"
+        out = plots.plot_learning_curves([run_dir], Path(run_dir) / "curves.png", title=title, references=refs,
+                                         x_max=cfg.train_steps)
+        print(f"learning curves: {out}")
+    except (ImportError, ValueError, OSError) as e:
+        print(f"learning curves not drawn: {e}", file=sys.stderr)
     if cfg.algo == "smg" and pictures:
-        try:
-            from smg_fast import visualize
-            from smg_fast.checkpoint import load_agent
-            from smg_fast.tasks import env_kwargs
+        from smg_fast import visualize
+        from smg_fast.checkpoint import load_agent
+        from smg_fast.tasks import env_kwargs
 
-            _, agent = load_agent(run_dir)
-            paths = visualize.save_mode_grids(agent, cfg.task, list(cfg.eval_modes), Path(run_dir) / "pictures",
-                                              seed=cfg.seed, overlay_source=cfg.agent.overlay_source,
-                                              env_kwargs=env_kwargs(cfg))
-            print("pictures: " + ", ".join(str(p) for p in paths))
-        except (ImportError, AttributeError):
-            pass
+        _, agent = load_agent(run_dir)
+        paths = visualize.save_mode_grids(agent, cfg.task, list(cfg.eval_modes), Path(run_dir) / "pictures",
+                                          seed=cfg.seed, overlay_source=cfg.agent.overlay_source,
+                                          env_kwargs=env_kwargs(cfg), progress=progress)
+        print("pictures: " + ", ".join(str(p) for p in paths))
     return 0
 
 
-def _eval(args: argparse.Namespace) -> int:
-    from smg_fast.checkpoint import load_agent
-    from smg_fast.evaluate import Evaluator, results_table, write_table
+def _references(cfg, progress: bool) -> dict:
+    """The run's references (random policy, paper); a reference that cannot be measured is left out with a
+    note rather than failing the end of a finished run."""
+    from smg_fast import references
 
-    per_seed, modes = {}, None
+    try:
+        return references.run_references(cfg, progress)
+    except Exception as e:  # noqa: BLE001 - optional: the table is written without it
+        print(f"random-policy reference not measured ({type(e).__name__}: {e})", file=sys.stderr)
+        return {references.PAPER: references.run_paper_references(cfg)}
+
+
+def _run_config(run: str, flag: str = "--run"):
+    """The config of run directory ``run`` with a checkpoint to load; RunDirError naming it otherwise."""
+    from smg_fast.checkpoint import read_config
+    from smg_fast.rundir import RunDirError, has_checkpoint
+
+    path = Path(run)
+    if not path.is_dir():
+        raise RunDirError(f"{flag} {run}: no such directory")
+    if not (path / "config.json").is_file():
+        raise RunDirError(f"{flag} {run}: not an smg-fast run directory (it holds no config.json)")
+    if not has_checkpoint(path):
+        raise RunDirError(f"{flag} {run}: the run holds no checkpoint yet (one is written every "
+                          "--checkpoint-every steps and at the end)")
+    return read_config(path)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from smg_fast import references, validate
+    from smg_fast.checkpoint import load_agent
+    from smg_fast.evaluate import Evaluator
+
+    _check_flag(args.episodes, "--episodes", 1, 10_000)
+    _check_flag(args.envs, "--envs", 1, 64)
+    validate.check_device(args.device)
+    cfgs = [_run_config(run) for run in args.run]
+    tasks = sorted({c.task for c in cfgs})
+    if len(tasks) > 1:
+        raise validate.UsageError(f"--run: the runs are of different tasks ({', '.join(tasks)}); evaluate one task "
+                                  "at a time")
+    modes = validate.check_modes_text(args.modes, tasks[0], "--modes")
+    out = Path(args.out) if args.out else Path(args.run[0]) / "eval_table"
+    validate.check_writable_file(f"{out}.md", "--out")
+    validate.check_data(tasks[0], modes)
+    per_seed = {}
     for run in args.run:
         cfg, agent = load_agent(run, device=args.device)
-        modes = _modes(args.modes, cfg.task)
         evaluator = Evaluator(cfg, modes, args.envs)
+        name = f"seed {cfg.seed}" if f"seed {cfg.seed}" not in per_seed else f"{Path(run).name} (seed {cfg.seed})"
         try:
-            per_seed[f"seed {cfg.seed}"] = evaluator.evaluate(
-                agent, args.episodes, progress=lambda m, r: print(f"  {Path(run).name} {m}: {sum(r) / len(r):.1f}"))
+            per_seed[name] = evaluator.evaluate(
+                agent, args.episodes, bar=not args.no_progress,
+                progress=lambda m, r: print(f"  {Path(run).name} {m}: {sum(r) / len(r):.1f}", flush=True))
         finally:
             evaluator.close()
-    md, rows = results_table(per_seed, modes)
-    out = Path(args.out) if args.out else Path(args.run[0]) / "eval_table"
-    paths = write_table(md, rows, out)
+    refs = _references(cfgs[0], not args.no_progress)
+    md, rows = references.comparison_table(per_seed, modes, refs, cfgs[0])
+    paths = references.write_comparison(md, rows, out)
     print(md)
     print(f"written: {paths[0]}, {paths[1]}")
     return 0
 
 
 def _random(args: argparse.Namespace) -> int:
+    from smg_fast import validate
     from smg_fast.config import make_config
     from smg_fast.evaluate import random_policy_returns, results_table, write_table
 
-    cfg = make_config(args.task, action_repeat=args.action_repeat)
-    modes = _modes(args.modes, cfg.task)
-    returns = random_policy_returns(cfg, modes, args.episodes, args.envs, args.seed,
-                                    progress=lambda m, r: print(f"  random {m}: {sum(r) / len(r):.1f}"))
+    validate.check_task(args.task)
+    _check_flag(args.episodes, "--episodes", 1, 10_000)
+    _check_flag(args.envs, "--envs", 1, 64)
+    _check_flag(args.seed, "--seed", 0, validate.RULES["seed"].hi)
+    _check_flag(args.action_repeat, "--action-repeat", 1, 1000)
+    modes = validate.check_modes_text(args.modes, args.task, "--modes")
+    if args.out:
+        validate.check_writable_file(f"{args.out}.md", "--out")
+    try:
+        cfg = make_config(args.task, action_repeat=args.action_repeat)
+    except validate.SettingError as e:  # e.g. an action repeat for a robot task
+        raise _setting_error(e, {"action_repeat": f"--action-repeat {args.action_repeat}"}, "") from None
+    validate.check_data(cfg.task, modes)
+    returns = random_policy_returns(cfg, modes, args.episodes, args.envs, args.seed, bar=not args.no_progress,
+                                    progress=lambda m, r: print(f"  random {m}: {sum(r) / len(r):.1f}", flush=True))
     md, rows = results_table({"random policy": returns}, modes)
     print(f"{cfg.task}, action repeat {cfg.action_repeat}, {args.episodes} episodes per mode")
     print(md)
@@ -184,39 +326,64 @@ def _random(args: argparse.Namespace) -> int:
 
 
 def _visualize(args: argparse.Namespace) -> int:
-    from smg_fast import visualize
+    from smg_fast import validate, visualize
     from smg_fast.checkpoint import load_agent
+    from smg_fast.rundir import RunDirError
     from smg_fast.tasks import env_kwargs
 
-    cfg, agent = load_agent(args.run, device=args.device)
-    modes = list(_modes(args.modes, cfg.task))
+    validate.check_device(args.device)
+    cfg = _run_config(args.run)
+    if cfg.algo != "smg":
+        raise RunDirError(f"--run {args.run}: a {cfg.algo} run; visualize draws SMG's masks and predicted "
+                          "backgrounds, which only an smg run learns")
+    modes = list(validate.check_modes_text(args.modes, cfg.task, "--modes"))
+    video_mode = args.video_mode or modes[-1]
+    validate.check_modes_text(video_mode, cfg.task, "--video-mode")
     out = Path(args.out or Path(args.run) / "pictures")
+    validate.check_writable_file(out / "episode.mp4", "--out")
+    validate.check_overlay_source(cfg.agent.overlay_source, "the run's overlay_source")
+    validate.check_data(cfg.task, [*modes, video_mode])
+    cfg, agent = load_agent(args.run, device=args.device)
     out.mkdir(parents=True, exist_ok=True)
-    kw = dict(seed=cfg.seed, overlay_source=cfg.agent.overlay_source, env_kwargs=env_kwargs(cfg))
+    kw = dict(seed=cfg.seed, overlay_source=cfg.agent.overlay_source, env_kwargs=env_kwargs(cfg),
+              progress=not args.no_progress)
     paths = visualize.save_mode_grids(agent, cfg.task, modes, out, **kw)
-    video = visualize.save_episode_video(agent, cfg.task, args.video_mode or modes[-1], out / "episode.mp4", **kw)
+    video = visualize.save_episode_video(agent, cfg.task, video_mode, out / "episode.mp4", **kw)
     for p in [*paths, video]:
         print(p)
     return 0
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from smg_fast import doctor
+    from smg_fast import doctor, validate
 
+    validate.check_device(args.device)
+    _check_flag(args.repeats, "--repeats", 1, 1000)
     return doctor.main(args.device, repeats=args.repeats)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from smg_fast import demo
 
+    _check_flag(args.repeats, "--repeats", 1, 1000)
     demo.main(repeats=args.repeats)
     return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors on one line naming the command and where its help is (not the usage block), exit
+    status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from smg_fast.agent import ALGOS
 
-    parser = argparse.ArgumentParser(prog="smg-fast", description=__doc__)
+    parser = _Parser(prog="smg-fast", description=__doc__)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error (after any subcommand too)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an agent (SMG by default) on a task",
@@ -263,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--envs", type=int, default=2, help="parallel env workers per mode")
     e.add_argument("--device", default="cpu")
     e.add_argument("--out", default=None, help="output path stem (default RUN/eval_table)")
+    e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.set_defaults(func=_eval)
 
     r = sub.add_parser("random", help="returns of a uniform random policy: the baseline a learning curve must beat")
@@ -273,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--action-repeat", type=int, default=None, help="default: the paper's for the task")
     r.add_argument("--out", default=None, help="also write OUT.md and OUT.csv")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=_random)
 
     v = sub.add_parser("visualize", help="PNG grids (obs, mask, background, attribution, reconstruction) and an MP4")
@@ -281,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--video-mode", default=None, help="mode of the MP4 episode (default: the last mode)")
     v.add_argument("--device", default="cpu")
     v.add_argument("--out", default=None, help="default RUN/pictures")
+    v.add_argument("--no-progress", action="store_true", help="no progress bars")
     v.set_defaults(func=_visualize)
 
     doc = sub.add_parser("doctor", help="check this machine: stack, rendering, data, and every fused op on the device")
@@ -298,24 +468,93 @@ def build_parser() -> argparse.ArgumentParser:
     from smg_fast import report, sweep  # experiment grids on Ray; the paper's tables, aggregates and curves
     sweep.add_sweep_parser(sub)
     report.add_report_parser(sub)
+    for p in sub.choices.values():  # --debug after the subcommand too
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
+def _check_number(value, flag: str, lo: float, integer: bool = False, lo_open: bool = False) -> None:
+    from smg_fast.validate import Range, UsageError
+
+    rule = Range(lo=lo, integer=integer, lo_open=lo_open)
+    if value is not None and not rule.ok(value):
+        raise UsageError(f"{flag} {value}: must be {rule.describe()}")
+
+
+def _check_sweep(args: argparse.Namespace) -> None:
+    """The numbers of ``smg-fast sweep`` (smg_fast.sweep checks the grid and --run-cpus / --run-gpus)."""
+    _check_number(args.max_concurrent, "--max-concurrent", 1, integer=True)
+    _check_number(args.retries, "--retries", 0, integer=True)
+    _check_number(args.cpus, "--cpus", 0, lo_open=True)
+    _check_number(args.gpus, "--gpus", 0)
+    _check_number(args.poll, "--poll", 0, lo_open=True)
+    _check_number(args.progress_every, "--progress-every", 0)
+
+
+def _check_report(args: argparse.Namespace) -> None:
+    """The numbers of ``smg-fast report`` (smg_fast.report checks the paths and --method)."""
+    _check_number(args.decimals, "--decimals", 0, integer=True)
+    _check_number(args.bootstrap_reps, "--bootstrap-reps", 0, integer=True)
+    _check_number(args.seed, "--seed", 0, integer=True)
+
+
+PRECHECKS = {"sweep": _check_sweep, "report": _check_report}
+
+
+def _exit_status(e: BaseException) -> int | None:
+    """The exit status of an error the user can act on (2: a value that cannot work, 1: something missing or
+    failing at run time), or None for an unexpected one (a bug: its traceback is shown)."""
+    from smg_fast.checkpoint import CheckpointError
+    from smg_fast.envs.rendering import RenderingUnavailableError
+    from smg_fast.rundir import RunDirError
+    from smg_fast.validate import NotAvailableError, SettingError, UsageError
+
+    if isinstance(e, (UsageError, SettingError)):
+        return 2
+    if isinstance(e, (RunDirError, CheckpointError, NotAvailableError, RenderingUnavailableError, MemoryError,
+                      OSError)):  # OSError: disk full, permissions, a missing file, an I/O error
+        return 1
+    if type(e).__name__ == "NonFiniteLossError":  # smg_fast.train (not imported here unless training ran)
+        return 1
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
+    """``smg-fast``: errors a user can act on are one line on stderr (``smg-fast CMD: error: ...``) with exit
+    status 2 (a value that cannot work) or 1 (something missing or failing at run time); ``--debug`` shows
+    their traceback too. An unexpected error shows its traceback (exit status 1)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:2] == ["data", "download"]:  # its own parser, --help included
+    lead_debug = argv[:1] == ["--debug"]
+    if argv[lead_debug:lead_debug + 2] == ["data", "download"]:  # its own parser, --help and --debug included
         from smg_fast.data import download
 
-        sys.exit(download.main(argv[2:]))
+        sys.exit(download.main(argv[lead_debug + 2:] + (["--debug"] if lead_debug else [])))
     args = build_parser().parse_args(argv)
-    from smg_fast.checkpoint import CheckpointError
-    from smg_fast.rundir import RunDirError
-
+    prog = f"smg-fast {args.command}"
     try:
+        if args.command in PRECHECKS:
+            PRECHECKS[args.command](args)
         code = args.func(args)
-    except (RunDirError, CheckpointError) as e:
-        print(f"smg-fast: {e}", file=sys.stderr)
-        sys.exit(1)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - sorted into the user's errors and bugs below
+        import traceback
+
+        status = _exit_status(e)
+        if status is None or args.debug:
+            traceback.print_exc()
+        if status is None:
+            print(f"{prog}: unexpected {type(e).__name__} (a bug: please report it with the traceback above)",
+                  file=sys.stderr)
+            sys.exit(1)
+        message = str(e) or type(e).__name__
+        if isinstance(e, MemoryError) and not str(e):
+            message = "out of memory"
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        sys.exit(status)
     if code:
         sys.exit(code)
 

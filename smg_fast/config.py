@@ -49,6 +49,14 @@ class RunConfig:
     run_dir: str = ""
     agent: SACConfig = field(default_factory=SACConfig)
 
+    def check(self) -> None:
+        """SettingError (a ValueError naming the setting and what it may be) for a run or agent setting that
+        no run can use: the rules of :mod:`smg_fast.validate`, then the agent's own (``agent.check()``)."""
+        from smg_fast.validate import check_config
+
+        check_config(self)
+        self.agent.check()
+
     def to_dict(self) -> dict:
         """One flat mapping: the run's keys, then the agent's."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "agent"}
@@ -97,7 +105,8 @@ QUICK_AGENT = dict(
 
 def make_config(task: str, algo: str = "smg", preset: str = "paper", **overrides) -> RunConfig:
     """The settings of a run of ``algo`` on ``task`` with ``preset``; ``overrides`` name any run or agent
-    setting (``None`` values are ignored). ValueError for unknown names or values."""
+    setting (``None`` values are ignored). ValueError for unknown names or values: a value outside its rule
+    (:mod:`smg_fast.validate`) is a :class:`~smg_fast.validate.SettingError` naming the setting."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: use 'paper' or 'quick'")
     method = method_class(algo)
@@ -122,7 +131,7 @@ def make_config(task: str, algo: str = "smg", preset: str = "paper", **overrides
             raise ValueError(f"unknown setting {key!r} for algo {algo!r}: run settings are "
                              f"{', '.join(sorted(run_keys))}; {algo} settings are {', '.join(sorted(agent_keys))}")
     cfg = RunConfig(**run, agent=method.Config(**agent))
-    cfg.agent.check()
+    cfg.check()
     check_modes(cfg.eval_modes, task)
     return cfg
 
@@ -144,7 +153,11 @@ def parse_setting(algo: str, key: str, text: str):
     or ``none``. ValueError naming the key and what it takes."""
     defaults = setting_defaults(algo)
     if key not in defaults:
-        raise ValueError(f"unknown setting {key!r} for algo {algo!r} (expected KEY=VALUE with KEY one of "
+        import difflib
+
+        close = difflib.get_close_matches(key, list(defaults), n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ValueError(f"unknown setting {key!r} for algo {algo!r}: {hint}(expected KEY=VALUE with KEY one of "
                          f"{', '.join(sorted(defaults))})")
     default, text = defaults[key], text.strip()
     if isinstance(default, bool):

@@ -110,14 +110,15 @@ class EpisodeSchedule:
         self._awaiting = False
 
 
-def run_episodes(vec, agent, episodes: int, schedule: EpisodeSchedule) -> list[dict]:
+def run_episodes(vec, agent, episodes: int, schedule: EpisodeSchedule, on_steps=None) -> list[dict]:
     """Play the next ``episodes`` episodes of ``schedule`` with ``agent``'s deterministic policy on the envs
     of ``vec`` (a :class:`~smg_fast.envs.VectorEnv` made with ``autoreset=False``).
 
     Each episode gets its assignment at its reset, whichever env is free; the policy sees one observation
     at a time (see the module doc). Returns one record per episode, in schedule order: ``episode`` (its
     number in the schedule), ``return``, ``length`` and, where the env reports them, ``video``,
-    ``color_index`` and the robot tasks' ``goal``.
+    ``color_index`` and the robot tasks' ``goal``. ``on_steps(n)``, if given, is called after each batch of
+    ``n`` env steps (a progress bar).
     """
     if getattr(vec, "autoreset", True):
         raise ValueError("run_episodes assigns every episode at its reset: "
@@ -143,6 +144,8 @@ def run_episodes(vec, agent, episodes: int, schedule: EpisodeSchedule) -> list[d
         actions = np.concatenate([np.asarray(agent.act(obs[i:i + 1], sample=False)) for i in ids])
         vec.send(actions, env_ids=ids)
         next_obs, _, terminated, truncated, info = vec.recv()
+        if on_steps is not None:
+            on_steps(len(ids))
         for j, i in enumerate(info["env_id"].tolist()):
             obs[i] = next_obs[j]
             if terminated[j] or truncated[j]:
@@ -168,13 +171,13 @@ class RandomPolicy:
 
 
 def random_policy_returns(cfg: RunConfig, modes, episodes: int, num_envs: int = 2,
-                          seed: int | None = None, progress=None) -> dict[str, list[float]]:
+                          seed: int | None = None, progress=None, bar: bool = False) -> dict[str, list[float]]:
     """Episode returns of :class:`RandomPolicy` on ``cfg.task`` (with ``cfg``'s action repeat and
     episode length) in each mode, through the same batched evaluation as a trained agent."""
     evaluator = Evaluator(cfg, modes, num_envs, seed)
     try:
         policy = RandomPolicy(evaluator._env(evaluator.modes[0], episodes).action_space, evaluator.seed)
-        return evaluator.evaluate(policy, episodes, progress)
+        return evaluator.evaluate(policy, episodes, progress, bar=bar)
     finally:
         evaluator.close()
 
@@ -220,14 +223,17 @@ class Evaluator:
         for mode in self.modes:
             self._env(mode, episodes)
 
-    def evaluate(self, agent, episodes: int, progress=None) -> dict[str, list[float]]:
-        """The returns of the next ``episodes`` episodes of every mode, in episode order."""
+    def evaluate(self, agent, episodes: int, progress=None, bar: bool = False) -> dict[str, list[float]]:
+        """The returns of the next ``episodes`` episodes of every mode, in episode order. ``progress(mode,
+        returns)`` is called after each mode; ``bar``: a progress bar of each mode's env steps."""
         out = {}
         for mode in self.modes:
             vec, schedule = self._env(mode, episodes), self._schedules[mode]
             before = schedule.state_dict()
             try:
-                records = run_episodes(vec, agent, episodes, schedule)
+                with _steps_bar(bar, episodes * (getattr(vec, "max_episode_steps", None) or 0) or None,
+                                f"{self.cfg.task} {mode}") as steps:
+                    records = run_episodes(vec, agent, episodes, schedule, on_steps=steps.update)
             except BaseException:
                 # An interrupted evaluation leaves no trace: the schedule is where it was, and the envs
                 # (possibly with steps in flight) are made anew when next needed.
@@ -261,6 +267,14 @@ class Evaluator:
         for vec in self._envs.values():
             vec.close()
         self._envs.clear()
+
+
+def _steps_bar(enabled: bool, total: int | None, desc: str):
+    """A tqdm bar of env steps (``total``: every episode runs to the time limit; an episode the task ends
+    early leaves the bar short of it), closed when the mode is done."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", disable=not enabled, leave=False, dynamic_ncols=True)
 
 
 def summary_rows(step: int, returns: dict[str, list[float]]) -> list[dict]:

@@ -151,17 +151,76 @@ def _label(group: str, mode: str, n_runs: int, many_groups: bool) -> str:
     return f"{text} (n={n_runs})" if n_runs > 1 else text
 
 
-def _draw(ax, series: Series, title: str, random_return: float | None) -> None:
+def _mean_std(ref) -> tuple[float, float]:
+    """(mean, std) of a reference: a :class:`smg_fast.references.Reference`, a (mean, std[, ...]) tuple or a
+    bare number."""
+    if hasattr(ref, "mean"):
+        return float(ref.mean), float(ref.std)
+    if isinstance(ref, (tuple, list)):
+        return float(ref[0]), float(ref[1]) if len(ref) > 1 else 0.0
+    return float(ref), 0.0
+
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def _fmt(x: float) -> str:
+    """A return as the paper prints it (no decimals), with one decimal for small values."""
+    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}"
+
+
+def _draw(ax, series: Series, title: str, random_return: float | None, references: dict | None = None,
+          x_max: float | None = None, random_steps: int | None = None) -> None:
     many_groups = len({g for g, _ in series}) > 1
-    for (group, mode), curves in sorted(series.items()):
+    colors: dict[str, str] = {}
+    ys: list[float] = []
+    last_x = 0.0
+    for i, ((group, mode), curves) in enumerate(sorted(series.items())):
         steps, means, stds, _ = aggregate(curves)
-        line, = ax.plot(steps, means, marker="o" if len(steps) < 30 else None, markersize=3,
-                        label=_label(group, mode, len(curves), many_groups))
+        # Few points: markers, a different shape per line, so that points at one place stay apart.
+        marker = MARKERS[i % len(MARKERS)] if len(steps) < 30 else None
+        line, = ax.plot(steps, means, marker=marker, markersize=7 if len(steps) <= 3 else 3.5, fillstyle="none"
+                        if len(steps) <= 3 else "full", label=_label(group, mode, len(curves), many_groups))
+        colors.setdefault(mode, line.get_color())
+        ys += [m - s for m, s in zip(means, stds)] + [m + s for m, s in zip(means, stds)]
+        last_x = max([last_x, *steps])
         if len(curves) > 1:
             ax.fill_between(steps, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                             color=line.get_color(), alpha=0.2, linewidth=0)
+        if len(steps) <= 3:  # a lone point says little without its value
+            for x, y in zip(steps, means):
+                ax.annotate(_fmt(y), (x, y), textcoords="offset points", xytext=(-6, 6), ha="right",
+                            fontsize="small", color=line.get_color())
     if random_return is not None:
         ax.axhline(random_return, color="grey", linestyle="--", linewidth=1, label="random policy")
+        ys.append(random_return)
+    for name, per_mode in (references or {}).items():
+        per_mode = {m: _mean_std(r) for m, r in per_mode.items() if m in colors or not colors}
+        if not per_mode:
+            continue
+        if len(set(per_mode.values())) == 1:  # one value for every mode (a random policy on DMC)
+            m, s = next(iter(per_mode.values()))
+            style = "--" if "random" in name else ":"
+            ax.axhline(m, color="grey", linestyle=style, linewidth=1.2, label=f"{name}: {_fmt(m)} ± {_fmt(s)}")
+            if s > 0:
+                ax.axhspan(m - s, m + s, color="grey", alpha=0.1, linewidth=0)
+            ys += [m - s, m + s]
+            continue
+        for mode, (m, s) in per_mode.items():
+            ax.axhline(m, color=colors.get(mode, "grey"), linestyle="--" if "random" in name else ":",
+                       linewidth=1.2, label=f"{name}, {mode}: {_fmt(m)}")
+            ys += [m - s, m + s] if "random" in name else [m]
+    if random_steps:  # training episodes of the first steps act at random
+        ax.axvspan(0, random_steps, color="tab:orange", alpha=0.07, linewidth=0,
+                   label=f"random actions (first {random_steps:,} steps)")
+    finite = [y for y in ys if math.isfinite(y)]
+    if finite:  # every curve and reference in view, from 0 (returns of DMC and the robot tasks start there)
+        lo, hi = min(0.0, *finite), max(0.0, *finite)
+        pad = 0.06 * (hi - lo or 1.0)
+        ax.set_ylim(lo - pad, hi + pad)
+    right = max(last_x, x_max or 0.0)
+    if right > 0:
+        ax.set_xlim(0, right * 1.04)
     ax.set_title(title)
     ax.set_xlabel("agent step")
     ax.set_ylabel("return")
@@ -170,8 +229,16 @@ def _draw(ax, series: Series, title: str, random_return: float | None) -> None:
 
 
 def plot_learning_curves(run_dirs: Sequence[str | Path], out_path, random_return: float | None = None,
-                         title: str | None = None) -> Path:
+                         title: str | None = None, references: dict | None = None,
+                         x_max: float | None = None) -> Path:
     """Write a PNG of the runs' learning curves (see the module docstring); returns its path.
+
+    ``references``: ``{name: {mode: reference}}`` drawn as horizontal lines on the evaluation panel (a
+    reference is a :class:`smg_fast.references.Reference`, ``(mean, std)`` or a number), e.g. the random
+    policy's and the paper's returns; one value for every mode is one grey line with its ± std band, else
+    one line per mode in that mode's colour. A ``random policy`` reference is also drawn on the training
+    panel. ``x_max``: the run's budget in steps, so that a run's few evaluations sit where they belong on
+    the step axis. The y-range always shows 0, every curve and every reference.
 
     Raises FileNotFoundError for a missing run directory or one with neither CSV, ValueError for a CSV
     without a ``step`` or return column or when no row holds a number to plot.
@@ -188,7 +255,13 @@ def plot_learning_curves(run_dirs: Sequence[str | Path], out_path, random_return
     fig = Figure(figsize=(6.5 * len(panels), 4.5), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (series, name) in zip(axes, panels):
-        _draw(ax, series, name, random_return)
+        refs = references if series is evals else {k: v for k, v in (references or {}).items() if "random" in k}
+        if series is trains and refs:  # training episodes: the random policy on the training scene
+            refs = {k: {"": v.get("train", next(iter(v.values())))} for k, v in refs.items() if v}
+        init = {c.get("init_steps") for c in cfgs}
+        random_steps = next(iter(init)) if series is trains and len(init) == 1 else None
+        _draw(ax, series, name, random_return, refs, x_max,
+              random_steps if isinstance(random_steps, int) and random_steps > 0 else None)
     tasks = sorted({str(c["task"]) for c in cfgs if "task" in c})
     fig.suptitle(title if title is not None else ", ".join(tasks) or "learning curves")
     out = Path(out_path)

@@ -109,9 +109,10 @@ def _noise_for(noise, n: int, size: tuple[int, int], seed: int = 0) -> np.ndarra
 
 
 def explain_panels(agent, obs_uint8, noise_uint8=None, keys: Sequence[str] = _EXPLAIN_KEYS,
-                   chunk: int = 64) -> dict[str, np.ndarray]:
+                   chunk: int = 64, bar=None) -> dict[str, np.ndarray]:
     """``agent.explain`` on the newest frame, as uint8 HWC image batches ``{key: [N, H, W, 3]}``.
-    Runs in chunks so a long episode does not hold all activations at once."""
+    Runs in chunks so a long episode does not hold all activations at once; ``bar`` (tqdm) advances by the
+    observations of each chunk."""
     _require_explain(agent)
     obs = _check_obs(obs_uint8)
     noise = _noise_for(noise_uint8, len(obs), tuple(obs.shape[2:]))
@@ -120,6 +121,8 @@ def explain_panels(agent, obs_uint8, noise_uint8=None, keys: Sequence[str] = _EX
         out = agent.explain(obs[i:i + chunk], noise[i:i + chunk])
         for k in keys:
             parts[k].append(_newest_mask(out[k]) if k == "mask" else _newest_rgb(out[k]))
+        if bar is not None:
+            bar.update(len(obs[i:i + chunk]))
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
@@ -210,10 +213,10 @@ def _rollout(agent, env, steps: int, seed: int, bar=None):
         yield t, obs, ret
 
 
-def _progress(total: int | None, desc: str, enabled: bool):
+def _progress(total: int | None, desc: str, enabled: bool, unit: str = "step"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="step", disable=not enabled, leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=False, dynamic_ncols=True)
 
 
 def collect_observations(agent, env, n_samples: int, every: int, seed: int = 0, bar=None) -> np.ndarray:
@@ -360,16 +363,19 @@ def save_episode_video(agent, task: str, mode: str, path, seed: int = 0, max_ste
         env.close()
     obs = np.stack(obs_list)
     noise = OverlayImages(overlay_source, 1, obs.shape[-1], seed).sample()
-    panels = explain_panels(agent, obs, noise, keys=("obs", "mask", "attribution", "reconstruction"))
+    with _progress(len(obs), f"explain {mode}", progress, "frame") as bar:
+        panels = explain_panels(agent, obs, noise, keys=("obs", "mask", "attribution", "reconstruction"), bar=bar)
     font = _font(14)
     header = _video_header(len(VIDEO_COLUMNS), obs.shape[-1] * scale, font)
 
-    def frames():
+    def frames(bar):
         for t, ret in enumerate(returns):
             tiles = [panels[k][t] for k in ("obs", "mask", "attribution", "reconstruction")]
             yield video_frame(tiles, header, f"{task}  {mode}  step {t}  return {ret:.1f}", font, scale)
+            bar.update(1)
 
-    return write_mp4(frames(), path, fps)
+    with _progress(len(returns), f"encode {Path(path).name}", progress, "frame") as bar:
+        return write_mp4(frames(bar), path, fps)
 
 
 def _episode(agent, env, seed: int, limit: int | None, desc: str, progress: bool):
