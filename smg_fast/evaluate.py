@@ -285,6 +285,22 @@ def summary_rows(step: int, returns: dict[str, list[float]]) -> list[dict]:
     ]
 
 
+def seed_cells(per_seed: dict[str, dict[str, list[float]]], mode: str) -> tuple[list[str], list[float], list[dict]]:
+    """One mode's cells of a results table: each seed's ``mean ± std`` over its episodes ("–" where the seed has
+    none), the seeds' means, and one CSV row per seed (``mode, seed, mean_return, std_return, episodes``)."""
+    cells, means, rows = [], [], []
+    for s, by_mode in per_seed.items():
+        r = by_mode.get(mode)
+        if not r:
+            cells.append("–")
+            continue
+        cells.append(f"{np.mean(r):.1f} ± {np.std(r):.1f}")
+        means.append(float(np.mean(r)))
+        rows.append({"mode": mode, "seed": s, "mean_return": float(np.mean(r)), "std_return": float(np.std(r)),
+                     "episodes": len(r)})
+    return cells, means, rows
+
+
 def results_table(per_seed: dict[str, dict[str, list[float]]], modes) -> tuple[str, list[dict]]:
     """Markdown table like the paper's (rows: modes; columns: each seed, then all seeds) and the
     same numbers as CSV rows. ``per_seed[seed_name][mode]`` = episode returns."""
@@ -293,17 +309,8 @@ def results_table(per_seed: dict[str, dict[str, list[float]]], modes) -> tuple[s
     lines = [header.rstrip(" |") + " |", "|---" * (len(seeds) + 1 + (len(seeds) > 1)) + "|"]
     rows = []
     for mode in modes:
-        cells = []
-        seed_means = []
-        for s in seeds:
-            r = per_seed[s].get(mode)
-            if not r:
-                cells.append("–")
-                continue
-            cells.append(f"{np.mean(r):.1f} ± {np.std(r):.1f}")
-            seed_means.append(np.mean(r))
-            rows.append({"mode": mode, "seed": s, "mean_return": float(np.mean(r)),
-                         "std_return": float(np.std(r)), "episodes": len(r)})
+        cells, seed_means, mode_rows = seed_cells(per_seed, mode)
+        rows += mode_rows
         if len(seeds) > 1:
             # Across seeds: mean and std of the per-seed means (the paper's convention).
             cells.append(f"{np.mean(seed_means):.1f} ± {np.std(seed_means):.1f}" if seed_means else "–")
@@ -314,11 +321,15 @@ def results_table(per_seed: dict[str, dict[str, list[float]]], modes) -> tuple[s
     return "\n".join(lines), rows
 
 
-def write_table(markdown: str, rows: list[dict], out_stem: Path) -> tuple[Path, Path]:
+TABLE_FIELDS = ["mode", "seed", "mean_return", "std_return", "episodes"]
+
+
+def write_table(markdown: str, rows: list[dict], out_stem: Path, fields=TABLE_FIELDS) -> tuple[Path, Path]:
+    """``out_stem``.md (the markdown) and ``out_stem``.csv (``rows``, columns ``fields``)."""
     md, cs = Path(f"{out_stem}.md"), Path(f"{out_stem}.csv")
     md.write_text(markdown + "\n")
     with open(cs, "w", newline="") as f:
-        w = csv.DictWriter(f, ["mode", "seed", "mean_return", "std_return", "episodes"])
+        w = csv.DictWriter(f, fields)
         w.writeheader()
         w.writerows(rows)
     return md, cs

@@ -19,7 +19,6 @@ of SMG's losses: the mean ± std over the paper's 4 seeds after its full trainin
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -231,6 +230,7 @@ def comparison_table(per_seed: dict[str, dict[str, list[float]]], modes, refs: d
     with notes that say what the references are and where the run stands, and the CSV rows (one per mode
     and seed: ``mode, seed, mean_return, std_return, episodes`` and the references' ``random_mean,
     random_std, paper_mean, paper_std, paper_table``)."""
+    from smg_fast.evaluate import seed_cells
     from smg_fast.tasks import task_spec
 
     seeds = list(per_seed)
@@ -244,16 +244,8 @@ def comparison_table(per_seed: dict[str, dict[str, list[float]]], modes, refs: d
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows, standing = [], {}
     for mode in modes:
-        cells, means = [], []
-        for s in seeds:
-            r = per_seed[s].get(mode)
-            if not r:
-                cells.append("–")
-                continue
-            cells.append(f"{np.mean(r):.1f} ± {np.std(r):.1f}")
-            means.append(float(np.mean(r)))
-            rows.append({"mode": mode, "seed": s, "mean_return": float(np.mean(r)), "std_return": float(np.std(r)),
-                         "episodes": len(r)})
+        cells, means, mode_rows = seed_cells(per_seed, mode)
+        rows += mode_rows
         if len(seeds) > 1:
             cells.append(f"{np.mean(means):.1f} ± {np.std(means):.1f}" if means else "–")
         ref = rand.get(mode)
@@ -302,10 +294,6 @@ CSV_FIELDS = ["mode", "seed", "mean_return", "std_return", "episodes", "random_m
 
 
 def write_comparison(markdown: str, rows: list[dict], out_stem) -> tuple[Path, Path]:
-    md, cs = Path(f"{out_stem}.md"), Path(f"{out_stem}.csv")
-    md.write_text(markdown + "\n")
-    with open(cs, "w", newline="") as f:
-        w = csv.DictWriter(f, CSV_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    return md, cs
+    from smg_fast.evaluate import write_table
+
+    return write_table(markdown, rows, out_stem, CSV_FIELDS)

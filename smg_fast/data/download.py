@@ -35,7 +35,7 @@ from typing import Iterable, NoReturn, TextIO
 from . import DOWNLOAD_COMMAND, ENV_VAR, resolve_data_dir
 from .colors import convert_color_pickle
 from .fetch import (DownloadError, LocalWriteError, RemoteFileError, TransferError, UnreachableError,
-                    UsageError, check_base_url, fetch, replace_file)
+                    UsageError, fetch, replace_file, resolve_base_url)
 from .manifest import GROUPS, ManifestEntry, entries
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
@@ -115,12 +115,7 @@ def download(group: str = "all", data_dir: str | os.PathLike | None = None, *, b
     """
     out = out or sys.stderr
     root = resolve_data_dir(data_dir)
-    if base_url:
-        check_base_url(base_url)
-    elif os.environ.get(BASE_URL_ENV_VAR):
-        base_url = check_base_url(os.environ[BASE_URL_ENV_VAR], f"${BASE_URL_ENV_VAR}")
-    else:
-        base_url = DEFAULT_BASE_URL
+    base_url = resolve_base_url(base_url, BASE_URL_ENV_VAR, DEFAULT_BASE_URL)
     todo = list(manifest) if manifest is not None else entries(group)
     if only:
         patterns = list(only)

@@ -72,6 +72,16 @@ def check_base_url(url: str, flag: str = "--base-url") -> str:
     return url
 
 
+def resolve_base_url(url: str | None, env_var: str, default: str) -> str:
+    """The server to download from: ``--base-url`` when given, else ``$env_var``, else ``default``; a given
+    one is checked (UsageError naming where it came from)."""
+    if url:
+        return check_base_url(url)
+    if os.environ.get(env_var):
+        return check_base_url(os.environ[env_var], f"${env_var}")
+    return default
+
+
 def host_of(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return parts.netloc or url

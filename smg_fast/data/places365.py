@@ -44,7 +44,7 @@ from typing import Callable, Mapping, TextIO
 import numpy as np
 
 from . import ENV_VAR, MissingDataError, missing_message, resolve_data_dir
-from .fetch import (DownloadError, LocalWriteError, TransferError, UsageError, check_base_url,
+from .fetch import (DownloadError, LocalWriteError, TransferError, UsageError, resolve_base_url,
                     ensure_free_space, fetch, replace_file)
 
 GROUP = "places365"
@@ -348,12 +348,7 @@ def install(data_dir: str | os.PathLike | None = None, *, subset: str = "full", 
     if per_class is not None:
         if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
             raise UsageError(f"--per-class must be a positive integer, got {per_class!r}")
-    if base_url:
-        check_base_url(base_url)
-    elif os.environ.get(BASE_URL_ENV_VAR):
-        base_url = check_base_url(os.environ[BASE_URL_ENV_VAR], f"${BASE_URL_ENV_VAR}")
-    else:
-        base_url = DEFAULT_BASE_URL
+    base_url = resolve_base_url(base_url, BASE_URL_ENV_VAR, DEFAULT_BASE_URL)
 
     pdir = dataset_dir(data_dir)
     train = pdir / TRAIN_DIR
