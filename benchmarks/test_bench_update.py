@@ -107,7 +107,16 @@ def test_training_loop_steps(benchmark, algo, device, tmp_path, monkeypatch):
         trainer.close()
 
 
-# ---- SRM and SGQN (issue 16): one even + one odd step each, beside SMG's and SAC's above -----------------
+# ---- DrQ, SRM and SGQN: one even + one odd step each, beside SMG's and SAC's above -----------------
+
+
+@pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
+def test_update_drq(benchmark):
+    """SAC on randomly shifted obs and next_obs (the replay's fused gather applies the shift)."""
+    agent, buf = _agent("drq"), _replay()
+    if not benchmark.disabled:
+        _even_and_odd(agent, buf)
+    benchmark.pedantic(_even_and_odd, (agent, buf), rounds=5, iterations=1)
 
 
 @pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
