@@ -131,7 +131,7 @@ def soak(run_dir, steps: int, *, image_size: int = 84, checkpoint_every: int = 5
     """Drive the real training loop for ``steps`` agent steps over the synthetic stand-ins (no rendering, no
     network work, one no-op update per step after the random phase) with a replay as large as the run, and
     measure what the loop itself costs. Returns ``{"checkpoints": [{step, seconds, bytes}], "memory":
-    [(seconds, rss bytes)], "windows": [(step, steps/s)], "replay_bytes", "eval_seconds", "seconds",
+    [(seconds, rss bytes)], "peak_rss", "rss_start" (before the trainer was built), "windows": [(step, steps/s)], "replay_bytes", "eval_seconds", "seconds",
     "overhead_ms_per_step"}``."""
     import threading
     import time
@@ -148,6 +148,7 @@ def soak(run_dir, steps: int, *, image_size: int = 84, checkpoint_every: int = 5
     evaluator = NullEvaluator()
     memory, done = [], threading.Event()
     t_start = time.perf_counter()
+    rss_start = _rss_bytes()  # the host process may hold much already (a test session): growth is what counts
 
     def sample_memory():
         while not done.is_set():
@@ -181,7 +182,8 @@ def soak(run_dir, steps: int, *, image_size: int = 84, checkpoint_every: int = 5
     return {
         "steps": steps, "image_size": image_size, "seconds": seconds, "env_seconds": env_time[0],
         "eval_seconds": eval_seconds, "evaluations": evaluator.evaluations, "checkpoints": ckpts,
-        "memory": memory, "peak_rss": max(m for _, m in memory), "replay_bytes": trainer.replay.frames.numel(),
+        "memory": memory, "peak_rss": max(m for _, m in memory), "rss_start": rss_start,
+        "replay_bytes": trainer.replay.frames.numel(),
         "overhead_ms_per_step": 1000 * loop / steps, "windows": _windows(Path(run_dir) / "train.csv"),
     }
 

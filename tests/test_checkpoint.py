@@ -64,9 +64,10 @@ def test_segments_hold_only_what_was_added_and_old_ones_are_pruned(tmp_path):
     assert max(sizes) <= 1.05 * min(sizes)
 
 
-def test_resume_rebuilds_the_replay_exactly(tmp_path):
-    full = run(config(tmp_path / "full"))
-    cut = config(tmp_path / "cut", train_steps=40)
+@pytest.mark.parametrize("storage", ["memory", "mmap"])
+def test_resume_rebuilds_the_replay_exactly(tmp_path, storage):
+    full = run(config(tmp_path / "full", replay_storage=storage))
+    cut = config(tmp_path / "cut", train_steps=40, replay_storage=storage)
     run(cut)
     cut.train_steps = 60
     resumed = synthetic_trainer(cut, image_size=SIZE, action_dim=A, episode_steps=10, batch_size=4, resume=True)

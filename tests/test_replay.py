@@ -130,3 +130,26 @@ def test_errors():
         ReplayBuffer(10**12, (3, 84, 84), 6)
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer(3, (3, H, W), A, frame_stack=3)
+
+
+def test_mmap_storage_samples_what_memory_storage_samples(tmp_path):
+    """storage='mmap' keeps the frames in a file (the same ring, the same gather kernel): the same
+    batches as in memory, and the frames are on disk."""
+    rng = np.random.default_rng(0)
+    mem = ReplayBuffer(30, (3, H, W), A, frame_stack=K, seed=4)
+    mapped = ReplayBuffer(30, (3, H, W), A, frame_stack=K, seed=4, storage="mmap", path=str(tmp_path / "frames"))
+    for buf in (mem, mapped):
+        buf.add_first(torch.from_numpy(np.full((3, H, W), 7, np.uint8)))
+    for t in range(45):
+        frame = torch.from_numpy(rng.integers(0, 256, (3, H, W), dtype=np.uint8))
+        a = rng.uniform(-1, 1, A)
+        for buf in (mem, mapped):
+            buf.add(a, float(t), frame, False)
+    a, b = mem.sample(8), mapped.sample(8)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    on_disk = np.fromfile(tmp_path / "frames", dtype=np.uint8).reshape(30, 3, H, W)
+    assert np.array_equal(on_disk, mem.frames.numpy())
+    with pytest.raises(ValueError, match="mmap"):
+        ReplayBuffer(30, (3, H, W), A, storage="mmap")  # no path
+    with pytest.raises(ValueError, match="storage"):
+        ReplayBuffer(30, (3, H, W), A, storage="disk")

@@ -1,5 +1,5 @@
 """The loop-overhead soak, reduced for CI (20k agent steps, 16×16 frames): the real training loop over
-synthetic stand-ins. Checkpoint bytes do not grow with the replay's fill, memory stays within the replay
+synthetic stand-ins. Checkpoint bytes do not grow with the replay's fill, memory grows by at most the replay
 plus 2 GB, and every evaluation and checkpoint happens. Times are reported by the benchmark
 (benchmarks/test_bench_soak.py), not asserted here."""
 from smg_fast.testing import soak
@@ -12,5 +12,6 @@ def test_checkpoint_bytes_stay_flat_and_memory_bounded_over_a_20k_step_run(tmp_p
     first, last = periodic[0]["bytes"], periodic[-1]["bytes"]
     assert last <= 1.2 * first and first <= 1.2 * last, [c["bytes"] for c in periodic]
     assert r["evaluations"] == 4
-    assert r["peak_rss"] <= r["replay_bytes"] + 2 * 2**30
+    # growth, not the process's peak: earlier tests in the same session may have left gigabytes resident
+    assert r["peak_rss"] - r["rss_start"] <= r["replay_bytes"] + 2 * 2**30, (r["peak_rss"], r["rss_start"])
     assert r["windows"] and all(rate > 0 for _, rate in r["windows"])
