@@ -269,7 +269,7 @@ def check_run(replay: Replay, dtype=torch.float64, updates=4, tol: Tolerances = 
         agent.sample = lambda replay_, _b=b: _b
         if replay.prepare is not None:
             replay.prepare(agent, fx, u, dtype)
-        alpha_before = float(agent.alpha)
+        alpha_before = float(agent.alpha.detach())
         metrics = agent.update(None, rec["step"])
         where = f"{replay.method} {prec} U{u + 1}"
         assert not agent.draws.left(), f"{where}: recorded draws left unused: {agent.draws.left()}"

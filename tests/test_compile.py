@@ -27,8 +27,11 @@ from smg_fast.agent import Batch
 from smg_fast.agent.adam import Adam
 from smg_fast.agent.draws import Draws
 
-B = 4
+B = 2
 RTOL, ATOL = 1e-9, 1e-12
+# Smaller than method_helpers' small agents, for time (float64 convolutions on the CPU are unvectorised, and
+# every step runs twice): batch 2 and a 4-layer trunk. The same code paths; what is compared is the tracing.
+TINY = dict(batch_size=B, num_shared_layers=4)
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +68,7 @@ def fixed_inputs(algo: str, size: int):
 
 
 def build(algo: str, size: int, settings: dict, uniforms, compiled: bool):
-    agent = small_agent(algo, size, **settings)
+    agent = small_agent(algo, size, **{**TINY, **settings})
     for m in agent.modules().values():
         m.double()
     agent.log_alpha.data = agent.log_alpha.data.double()
@@ -108,7 +111,12 @@ SCENARIOS = {
 }
 
 
-@pytest.mark.parametrize("algo", SCENARIOS)
+# SAC, DrQ and SMG in the quick tier (~15-40 s each on 2 cores, mostly tracing); the other baselines'
+# scenarios are slow-marked (~15-20 s each), CI's full run has them all.
+QUICK = ("sac", "drq", "smg")
+
+
+@pytest.mark.parametrize("algo", [a if a in QUICK else pytest.param(a, marks=pytest.mark.slow) for a in SCENARIOS])
 def test_compiled_update_equals_the_eager_update(algo):
     size, settings, uniforms, steps, graphs = SCENARIOS[algo]
     runs = []
@@ -156,11 +164,29 @@ def test_a_host_read_in_the_step_does_not_compile():
 
 def test_compile_setting_runs_the_update_compiled():
     """``compile=True`` (``--compile``) makes the first update build the compiled step."""
-    agent = small_agent("sac", compile=True)
+    agent = small_agent("sac", compile=True, **TINY)
     assert agent.cfg.compile and agent._compiled is None
     agent.compile(backend="aot_eager")  # what the first update does, with the test's backend
     metrics = agent.update(random_replay(), 2)
     assert counters["stats"]["unique_graphs"] == 1 and math.isfinite(float(metrics["critic/loss"]))
+
+
+def test_compile_setting_is_a_checked_bool_and_the_train_flag_sets_it():
+    """``compile`` is an agent setting (default off), typed true/false from ``--set``, and a non-bool value
+    is refused; ``train --compile`` is ``--set compile=true`` (and adds to other ``--set`` pairs)."""
+    from smg_fast.cli import _settings, build_parser
+    from smg_fast.config import make_config, parse_setting
+
+    assert make_config("walker-walk", "sac").agent.compile is False
+    assert make_config("walker-walk", "smg", compile=True).agent.compile is True
+    assert parse_setting("smg", "compile", "true") is True and parse_setting("sac", "compile", "0") is False
+    with pytest.raises(ValueError, match="compile takes true/false"):
+        parse_setting("sac", "compile", "yes")
+    with pytest.raises(ValueError, match="compile takes true or false"):
+        make_config("walker-walk", "sac", compile="false")
+    args = build_parser().parse_args(["train", "--algo", "sac", "--set", "init_steps=5", "--compile"])
+    assert _settings(args.set, "sac") == {"init_steps": 5, "compile": True}
+    assert build_parser().parse_args(["train"]).set is None
 
 
 @pytest.mark.slow

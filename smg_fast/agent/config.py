@@ -46,3 +46,5 @@ class SACConfig:
         """ValueError for settings no update can run with."""
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
+        if not isinstance(self.compile, bool):  # a truthy string such as "false" must not turn it on
+            raise ValueError(f"compile takes true or false, got {self.compile!r}")
