@@ -14,7 +14,8 @@ capture a sync anyway.)
 
 Backend ``aot_eager``: the graph Dynamo and AOTAutograd trace, run by eager kernels — what is checked here
 is the tracing, at a fraction of inductor's compile time; one slow test runs inductor, the CPU training
-path.
+path. Time (2 shared cores): SAC, DrQ and SMG in the quick tier (~1 min together); SVEA, SODA, SGQN and SRM
+and the inductor test are slow-marked (CI's full run has them).
 """
 import math
 
@@ -187,6 +188,26 @@ def test_compile_setting_is_a_checked_bool_and_the_train_flag_sets_it():
     args = build_parser().parse_args(["train", "--algo", "sac", "--set", "init_steps=5", "--compile"])
     assert _settings(args.set, "sac") == {"init_steps": 5, "compile": True}
     assert build_parser().parse_args(["train"]).set is None
+
+
+def test_the_loops_per_update_bookkeeping_reads_no_tensor(monkeypatch):
+    """What the training loop does with each update's metrics (``MetricAverager.add``) stays on the device:
+    with every tensor-to-host read disabled it still runs; NaN/inf is found from the means at a logging
+    point (one read per interval), a NaN in any one update included."""
+    from smg_fast.logger import MetricAverager
+    from smg_fast.train import nonfinite
+
+    metrics = [{"critic/loss": torch.tensor(v), "actor/loss": torch.tensor(1.0)} for v in (0.5, float("nan"), 2.0)]
+    averager = MetricAverager()
+    with monkeypatch.context() as m:
+        def host_read(*_):
+            raise AssertionError("a host read in the per-update path")
+
+        for name in ("item", "tolist", "__bool__", "__float__", "__int__", "numpy", "cpu"):
+            m.setattr(torch.Tensor, name, host_read)
+        for x in metrics:
+            averager.add(x)
+    assert nonfinite(averager.means()) == "critic/loss"
 
 
 @pytest.mark.slow
