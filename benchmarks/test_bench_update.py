@@ -10,7 +10,7 @@ eager decoders (the same shared passes otherwise), ``fused-bf16`` the fused path
 the update's tensor part compiled (``compile=True``: inductor on CPU, CUDA graphs on a GPU; the
 compile time of its graphs is reported as ``extra_info['compile_s']``). The allocator is tuned as training does.
 
-    pytest benchmarks/test_bench_update.py --benchmark-only -k "compiled or (smg and fused-) or sac"
+    pytest benchmarks/test_bench_update.py --benchmark-only -k "test_update_sac or test_update_smg and (fused-compiled or fused])"
 
 compares eager and compiled in one run (the machine is shared: compare the rows of one run).
 """
