@@ -6,8 +6,16 @@ One round of an update benchmark = one even step (critic, actor, targets, auxili
 one odd step (critic only), so the per-update cost is half the round. ``fused`` uses the compiled
 ops and phase-decomposed decoders, ``reference`` the pure-PyTorch references of the same ops with
 eager decoders (the same shared passes otherwise), ``fused-bf16`` the fused path with
-``precision='bf16'`` (forward passes under bfloat16 autocast). The allocator is tuned as training does.
+``precision='bf16'`` (forward passes under bfloat16 autocast), ``fused-compiled`` the fused path with
+the update's tensor part compiled (``compile=True``: inductor on CPU, CUDA graphs on a GPU; the
+compile time of its graphs is reported as ``extra_info['compile_s']``). The allocator is tuned as training does.
+
+    pytest benchmarks/test_bench_update.py --benchmark-only -k "test_update_sac or test_update_smg and (fused-compiled or fused])"
+
+compares eager and compiled in one run (the machine is shared: compare the rows of one run).
 """
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -46,11 +54,29 @@ def _even_and_odd(agent, buf, counter=[2000]):  # noqa: B006 - a step counter sh
         torch.cuda.synchronize(agent.device)
 
 
-@pytest.mark.parametrize("impl", ["fused", "reference", "fused-bf16"])
+def _compile(benchmark, agent, buf, draws=(None,)):
+    """Compile the agent's update (every plan shape the rounds will meet: ``draws`` forces SMG's
+    augmentation kind, u < 1/4 attribution) and report the compile time. CI's single pass (benchmarks
+    disabled) skips: compiling takes minutes and times nothing."""
+    if benchmark.disabled:
+        pytest.skip("compiled update: timed runs only (its compile takes minutes on 2 CPU cores)")
+    agent.compile()
+    start = time.perf_counter()
+    for u in draws:
+        if u is not None:
+            agent.draws.random = lambda u=u: u  # an instance attribute shadows the method
+        _even_and_odd(agent, buf)
+    vars(agent.draws).pop("random", None)
+    benchmark.extra_info["compile_s"] = round(time.perf_counter() - start, 1)
+
+
+@pytest.mark.parametrize("impl", ["fused", "reference", "fused-bf16", "fused-compiled"])
 @pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
 def test_update_smg(benchmark, impl, device):
     agent = _agent("smg", fused=impl != "reference", precision="bf16" if impl.endswith("bf16") else "fp32", device=device)
     buf = _replay(device=device)
+    if impl.endswith("compiled"):  # both augmentation kinds, on even and odd steps: four graphs
+        _compile(benchmark, agent, buf, draws=(0.9, 0.1))
     # Warm-up to the steady state of a training run: first-call dispatch, and the allocator's heap
     # growing to the update's peak (the first two even steps page-fault ~2 GB of fresh memory).
     for _ in range(1 if benchmark.disabled else 3):
@@ -58,9 +84,12 @@ def test_update_smg(benchmark, impl, device):
     benchmark.pedantic(_even_and_odd, (agent, buf), rounds=5, iterations=1)
 
 
+@pytest.mark.parametrize("impl", ["eager", "compiled"])
 @pytest.mark.benchmark(group="update: one even + one odd step, batch 64 [64,9,84,84]")
-def test_update_sac(benchmark, device):
+def test_update_sac(benchmark, impl, device):
     agent, buf = _agent("sac", device=device), _replay(device=device)
+    if impl == "compiled":
+        _compile(benchmark, agent, buf)
     _even_and_odd(agent, buf)
     benchmark.pedantic(_even_and_odd, (agent, buf), rounds=5, iterations=1)
 

@@ -419,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument(f"--no-{name}", action="store_true", help=f"drop the {name} loss (ablation)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field (see smg_fast/agent/config.py), e.g. --set init_steps=500")
+    t.add_argument("--compile", action="append_const", dest="set", const="compile=true", help="compile each update into one graph (torch.compile: inductor on CPU, CUDA graphs on a GPU); same as --set compile=true")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-pictures", action="store_true", help="skip the pictures at the end of the run")
     t.set_defaults(func=_train)

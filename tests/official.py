@@ -232,15 +232,15 @@ def capture_calls(agent, log: list) -> None:
 
 
 def capture_grads(agent, by_official: dict, log: list) -> None:
+    """Record the gradients every optimiser step receives (``opt.step(grads)``, one per parameter)."""
     name_of = {id(t): n for n, t in by_official.items()}
     for opt_name, opt in agent.optimizers().items():
         real = opt.step
 
-        def step(*a, _real=real, _opt=opt, _name=opt_name, **k):
-            grads = {name_of[id(p)]: p.grad.detach().clone() for g in _opt.param_groups for p in g["params"]
-                     if p.grad is not None}
-            log.append((_name, grads))
-            return _real(*a, **k)
+        def step(grads, _real=real, _opt=opt, _name=opt_name):
+            got = {name_of[id(p)]: g.detach().clone() for p, g in zip(_opt.params, grads) if g is not None}
+            log.append((_name, got))
+            return _real(grads)
 
         opt.step = step
 
@@ -269,7 +269,7 @@ def check_run(replay: Replay, dtype=torch.float64, updates=4, tol: Tolerances = 
         agent.sample = lambda replay_, _b=b: _b
         if replay.prepare is not None:
             replay.prepare(agent, fx, u, dtype)
-        alpha_before = float(agent.alpha)
+        alpha_before = float(agent.alpha.detach())
         metrics = agent.update(None, rec["step"])
         where = f"{replay.method} {prec} U{u + 1}"
         assert not agent.draws.left(), f"{where}: recorded draws left unused: {agent.draws.left()}"

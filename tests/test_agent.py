@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from smg_fast.agent import core
 from smg_fast.agent import losses as L
 from smg_fast.agent import make_agent
 from smg_fast.agent.smg import SMGBatch
@@ -151,7 +152,7 @@ def smg_batch(obs, action, next_obs, attrib, noise, tau, reward=None, not_done=N
 def test_each_aux_term_reaches_only_its_modules(setup):
     cfg, agent, buf = setup
     b, noise, attrib, tau = batch(agent, buf)
-    terms = agent.aux_losses(smg_batch(b["obs"], b["action"], b["next_obs"], attrib, noise, tau), step=10_000)
+    terms = agent.aux_losses(smg_batch(b["obs"], b["action"], b["next_obs"], attrib, noise, tau), mask_loss=True)
     named = all_named(agent)
     groups = {
         "trunk": "actor.encoder.trunk", "critic_proj": "critic.encoder.projection", "Q": "critic.Q",
@@ -172,25 +173,28 @@ def test_each_aux_term_reaches_only_its_modules(setup):
     assert hit("fore") == {"trunk", "critic_proj", "fore_head", "fore_dec"}
 
 
-def test_critic_and_actor_losses_reach_the_right_parameters(setup):
+def test_critic_and_actor_losses_reach_the_right_parameters(setup, monkeypatch):
     cfg, agent, buf = setup
     b, noise, attrib, tau = batch(agent, buf)
-    for p in [*agent.actor.parameters(), *agent.critic.parameters(), *agent.predictor.parameters()]:
-        p.grad = None
+    # Per optimiser step, the parameters its loss reaches (the core takes every gradient through
+    # core.gradients; the loss's graph is kept for this look and then used as usual).
+    named, reach, real = [*all_named(agent), ("log_alpha", agent.log_alpha)], [], core.gradients
+    monkeypatch.setattr(core, "gradients", lambda loss, params: reach.append(reached(loss, named)) or real(loss, params))
     agent_state = {k: v.clone() for k, v in agent.critic.state_dict().items()}
     agent.update_critic(smg_batch(b["obs"], b["action"], b["next_obs"], attrib, noise, tau, b["reward"], b["not_done"]))
     changed = {k for k, v in agent.critic.state_dict().items() if not torch.equal(v, agent_state[k])}
     assert any(k.startswith("encoder.trunk") for k in changed) and any(k.startswith("Q1") for k in changed)
-    assert all(p.grad is None for p in agent.actor.mlp.parameters())
-    assert all(p.grad is None for p in agent.predictor.fore_decoder.parameters())
-    for p in [*agent.actor.parameters(), *agent.critic.parameters()]:
-        p.grad = None
+    (critic_reach,) = reach
+    assert not any(n.startswith(("actor.mlp", "pred.fore_decoder")) for n in critic_reach)
+    reach.clear()
+    critic_state = {k: v.clone() for k, v in agent.critic.state_dict().items()}
     agent.update_actor_and_alpha(b["obs"])
-    assert all(p.grad is not None for p in agent.actor.mlp.parameters())
-    assert all(p.grad is not None for p in agent.actor.encoder.projection.parameters())
-    assert all(p.grad is None for p in agent.actor.encoder.trunk.parameters())  # detached features
-    assert all(p.grad is None for p in agent.critic.parameters())  # actor loss steps the actor only
-    assert agent.log_alpha.grad is not None
+    actor_reach, alpha_reach = reach
+    assert names(agent.actor.mlp, "actor.mlp") | names(agent.actor.encoder.projection, "actor.encoder.projection") <= actor_reach
+    assert not any(n.startswith("actor.encoder.trunk") for n in actor_reach)  # detached features
+    # the actor loss steps the actor only
+    assert all(torch.equal(v, critic_state[k]) for k, v in agent.critic.state_dict().items())
+    assert alpha_reach == {"log_alpha"}
 
 
 def test_attribution_mask_has_no_graph(setup):
@@ -220,7 +224,7 @@ def test_shared_passes_give_the_unshared_gradients(setup):
     p.double()
     try:
         params = list(p.parameters())
-        terms = agent.aux_losses(smg_batch(obs, action, next_obs, attrib, noise, tau), step=10_000)
+        terms = agent.aux_losses(smg_batch(obs, action, next_obs, attrib, noise, tau), mask_loss=True)
         weights = {"recon": 1, "mask": 1, "back": 2, "action": 1, "fore": 0.1}
         shared = torch.autograd.grad(sum(weights[k] * v for k, v in terms.items()), params)
 
@@ -270,12 +274,8 @@ class GradCapture:
     def __init__(self, params):
         self.params, self.grads = list(params), None
 
-    def zero_grad(self, set_to_none=True):
-        for p in self.params:
-            p.grad = None
-
-    def step(self):
-        self.grads = [p.grad.clone() for p in self.params]
+    def step(self, grads):
+        self.grads = [g.clone() for g in grads]
 
 
 def test_attribution_mask_reuses_the_critic_encoder_pass(setup):
@@ -335,8 +335,9 @@ def test_mask_loss_is_off_until_the_warmup_ends(setup):
     cfg, agent, buf = setup
     b, noise, attrib, tau = batch(agent, buf)
     sb = smg_batch(b["obs"], b["action"], b["next_obs"], attrib, noise, tau)
-    early = agent.aux_losses(sb, step=cfg.agent.mask_warmup)
-    late = agent.aux_losses(sb, step=cfg.agent.mask_warmup + 1)
+    off, on = (agent.plan(sb, buf, step).mask_loss for step in (cfg.agent.mask_warmup, cfg.agent.mask_warmup + 1))
+    early = agent.aux_losses(sb, mask_loss=off)
+    late = agent.aux_losses(sb, mask_loss=on)
     assert not early["mask"].requires_grad and early["mask"].item() == 0
     assert late["mask"].requires_grad and late["mask"].item() > 0
 
@@ -365,10 +366,10 @@ def test_bf16_autocast_gives_the_fp32_losses_up_to_rounding(setup):
     b, noise, attrib, tau = batch(agent, buf)
     sb = smg_batch(b["obs"], b["action"], b["next_obs"], attrib, noise, tau)
     with torch.no_grad():
-        fp32 = agent.aux_losses(sb, step=10_000)
+        fp32 = agent.aux_losses(sb, mask_loss=True)
         q32 = agent.critic(b["obs"], b["action"])
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            bf16 = agent.aux_losses(sb, step=10_000)
+            bf16 = agent.aux_losses(sb, mask_loss=True)
             q16 = agent.critic(b["obs"], b["action"])
     assert set(bf16) == set(fp32)
     for k in fp32:

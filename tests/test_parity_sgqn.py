@@ -72,8 +72,8 @@ def record(agent, fx, u, dtype):
         seen["critic"] = SGQNAgent.update_critic(agent, b)
         return seen["critic"]
 
-    def update_aux(b, replay, step):
-        seen["aux"] = SGQNAgent.update_aux(agent, b, replay, step)
+    def update_aux(b, plan):
+        seen["aux"] = SGQNAgent.update_aux(agent, b, plan)
         return seen["aux"]
 
     agent.attribution, agent.saliency_mask, agent.critic_views = attribution, saliency_mask, critic_views

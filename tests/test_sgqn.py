@@ -84,7 +84,7 @@ def test_aux_loss_by_hand():
     agent.saliency_mask = lambda obs, action: mask
     s = buf.sample(B)
     b = Batch(s["obs"], s["action"], s["reward"], s["next_obs"], s["not_done"])
-    metrics = agent.update_aux(b, buf, 2)
+    metrics = agent.update_aux(b, agent.plan(b, buf, 2))
     frac = torch.tensor([0.5, 0.0, 0.25]).repeat_interleave(3)
     want = (F.softplus(bias) - bias * frac).mean()
     assert float(metrics["aux/loss"]) == pytest.approx(float(want), rel=1e-6)
@@ -96,10 +96,10 @@ def stepped_params(agent, buf, step):
     for opt_name, opt in agent.optimizers().items():
         real = opt.step
 
-        def step_(*a, _real=real, _opt=opt, _name=opt_name, **k):
-            seen.append((_name, {id(p) for g in _opt.param_groups for p in g["params"]
-                                 if p.grad is not None and bool(p.grad.abs().sum() > 0)}))
-            return _real(*a, **k)
+        def step_(grads, _real=real, _opt=opt, _name=opt_name):
+            seen.append((_name, {id(p) for p, g in zip(_opt.params, grads)
+                                 if g is not None and bool(g.abs().sum() > 0)}))
+            return _real(grads)
 
         opt.step = step_
     agent.update(buf, step)

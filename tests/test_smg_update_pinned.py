@@ -56,11 +56,11 @@ def test_smg_update_matches_the_pinned_values(scenario):
 
         seen_steps = []
         for opt_name, opt in agent.optimizers().items():
-            def capture(*a, _real=opt.step, _opt=opt, _name=opt_name, **k):
-                grads = {name_of.get(id(p), "log_alpha"): summarize(p.grad)
-                         for g in _opt.param_groups for p in g["params"] if p.grad is not None}
-                seen_steps.append((_name, grads))
-                return _real(*a, **k)
+            def capture(grads, _real=opt.step, _opt=opt, _name=opt_name):
+                seen = {name_of.get(id(p), "log_alpha"): summarize(g) for p, g in zip(_opt.params, grads)
+                        if g is not None}
+                seen_steps.append((_name, seen))
+                return _real(grads)
             opt.step = capture
 
         for u, pinned in enumerate(PIN["scenarios"][scenario]):

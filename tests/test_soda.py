@@ -95,7 +95,7 @@ def test_soda_step_soft_updates_parameters_not_buffers_and_keeps_batchnorm_in_tr
     target_before = [q.detach().clone() for q in agent.predictor_target.parameters()]
     proj_bn, pred_bn = agent.predictor_target.encoder.projection.mlp[1], agent.predictor_target.mlp.mlp[1]
     stats_before = proj_bn.running_mean.clone()
-    metrics = agent.update_aux(None, buf, step=2)
+    metrics = agent.update_aux(None, agent.plan(None, buf, 2))
     assert agent.predictor.training and agent.predictor_target.training and torch.isfinite(metrics["aux/loss"])
     tau = agent.cfg.soda_tau
     for old, new, online in zip(target_before, agent.predictor_target.parameters(), agent.predictor.parameters()):
@@ -126,7 +126,7 @@ def test_soda_batch_size_and_image_size_of_the_aux_step():
     real_sample, real_next = agent.sample_aux, agent.images.next
     agent.sample_aux = lambda replay: seen.setdefault("x", real_sample(replay))
     agent.images.next = lambda n=None: seen.setdefault("images", real_next(n))
-    agent.update_aux(None, buf, step=2)
+    agent.update_aux(None, agent.plan(None, buf, 2))
     assert seen["x"].shape == (6, 9, 100, 100) and seen["images"].shape == (6, 3, 84, 84)
 
 

@@ -41,7 +41,7 @@ def test_critic_loss_is_weighted_clean_and_augmented_td_terms(alpha, beta, want)
 def svea_batch(agent, buf):
     s = buf.sample(B)
     b = SVEABatch(s["obs"], s["action"], s["reward"], s["next_obs"], s["not_done"])
-    return agent.augment(b, step=2)
+    return agent.augment(b, agent.plan(b, buf, 2))
 
 
 def critic_terms(agent, b):
@@ -82,7 +82,7 @@ def test_target_from_clean_next_obs_and_actor_on_clean_obs():
     agent.critic_target.forward = recording("target_in", agent.critic_target.forward)
     agent.update_actor_and_alpha = recording("actor_in", agent.update_actor_and_alpha)
     real_augment = agent.augment
-    agent.augment = lambda b, step: seen.setdefault("batch", real_augment(b, step))
+    agent.augment = lambda b, plan: seen.setdefault("batch", real_augment(b, plan))
     metrics = agent.update(buf, step=2)
     b = seen["batch"]
     assert torch.equal(seen["target_in"], b.next_obs) and torch.equal(seen["actor_in"], b.obs)

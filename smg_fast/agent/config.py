@@ -36,11 +36,15 @@ class SACConfig:
     overlay_alpha: float = 0.5
     # compute: fused ops (False: the pure-PyTorch references and eager decoders); precision "fp32" (the
     # paper's) or "bf16" (forward passes under bfloat16 autocast; parameters, Adam, losses and network
-    # outputs stay float32)
+    # outputs stay float32); compile: the update's tensor part as torch.compile(fullgraph=True) graphs
+    # (inductor; CUDA graphs on a GPU), see smg_fast/agent/compiled.py
     fused_ops: bool = True
     precision: str = "fp32"
+    compile: bool = False
 
     def check(self) -> None:
         """ValueError for settings no update can run with."""
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
+        if not isinstance(self.compile, bool):  # a truthy string such as "false" must not turn it on
+            raise ValueError(f"compile takes true or false, got {self.compile!r}")

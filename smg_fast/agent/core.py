@@ -1,19 +1,31 @@
 """The SAC core every method builds on (upstream ``src/algorithms/sac.py``; reference §1.3, §1.7-1.8).
 
-One update, top to bottom (:meth:`SACCore.update`):
+One update, top to bottom (:meth:`SACCore.update`), in two parts. The host part, plain Python:
 
 1. ``b = self.sample(replay)``: a batch (o, a, r, o′, not_done); the replay buffer shifts it when the
    method sets ``shift`` (DrQ and its descendants);
-2. ``b = self.augment(b, step)``: **hook** — the method's augmented views of the batch;
-3. critic step: y = r + γ·not_done·(min Q′(o′, a′) − α log π(a′|o′)); the critic encoder sees
+2. ``plan = self.plan(b, replay, step)``: the schedule of this update as Python bools (``actor``,
+   ``target``, ``aux``) and, **hook**, every random choice of the method that is not drawn inside the
+   tensor part (an augmentation's kind, natural images, kernels, crops, the auxiliary batch), as tensors
+   or bools — nothing of the update depends on ``step`` past this point.
+
+The tensor part, :meth:`SACCore.train_step` (no host sync, no Python branch on a tensor's value: it runs
+eagerly, or as one ``torch.compile(fullgraph=True)`` graph per plan shape with ``compile=True``, see
+:mod:`smg_fast.agent.compiled`):
+
+3. ``b = self.augment(b, plan)``: **hook** — the method's augmented views of the batch;
+4. critic step: y = r + γ·not_done·(min Q′(o′, a′) − α log π(a′|o′)); the critic encoder sees
    ``[o, *critic_views(b)]`` as one batch (**hook**: extra views); the loss is the weighted sum of
    ``critic_losses(b, q1, q2, y)`` (**hook**: extra terms; default MSE(Q1, y) + MSE(Q2, y));
-4. every ``actor_update_freq`` steps: actor and α on o (the actor sees the shared trunk's features
-   detached, so it steps only its projection and MLP);
-5. every ``critic_target_update_freq`` steps: soft target update (τ_Q for the Q heads, τ_enc for the
-   encoder);
-6. every ``aux_update_freq`` steps, for methods with an auxiliary model: ``update_aux(b, replay, step)``
-   (**hook**: its own losses, optimiser and schedule).
+5. if ``plan.actor`` (every ``actor_update_freq`` steps): actor and α on o (the actor sees the shared
+   trunk's features detached, so it steps only its projection and MLP);
+6. if ``plan.target`` (every ``critic_target_update_freq`` steps): soft target update (τ_Q for the Q heads,
+   τ_enc for the encoder);
+7. if ``plan.aux`` (every ``aux_update_freq`` steps, methods with an auxiliary model):
+   ``update_aux(b, plan)`` (**hook**: its own losses and optimiser).
+
+Gradients are taken with ``torch.autograd.grad`` and handed to the optimisers (:class:`smg_fast.agent.adam.Adam`,
+``torch.optim.Adam``'s rule and state format): no ``.grad`` state between steps, nothing that breaks a graph.
 
 What a method adds to the agent's state: ``modules()``, ``optimizers()`` and ``extra_state()``.
 A method is one module: a subclass with a ``Config`` (its settings) and these hooks, registered by name in
@@ -31,12 +43,15 @@ import torch
 import torch.nn.functional as F
 
 from smg_fast.agent import losses as L
+from smg_fast.agent.adam import Adam
 from smg_fast.agent.config import SACConfig
 from smg_fast.agent.draws import Draws, ImageStream
 from smg_fast.agent.networks import Actor, Critic, Encoder, Projection, SharedCNN
 
-# Adam's fused kernel (one pass per parameter group, CPU and CUDA): same update rule as the loop.
-ADAM = {"fused": True}
+
+def _extend(record, cls, fields: dict):
+    """``record``'s fields, then ``fields`` (set or replaced), as a ``cls`` (a subclass of the record's type)."""
+    return cls(**{**{f.name: getattr(record, f.name) for f in dataclasses.fields(record)}, **fields})
 
 
 @dataclass
@@ -52,7 +67,37 @@ class Batch:
 
     def extend(self, cls, **fields):
         """This batch as the record type ``cls`` (a subclass) with ``fields`` added."""
-        return cls(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Batch)}, **fields)
+        return _extend(self, cls, fields)
+
+
+@dataclass
+class Plan:
+    """What the host decides for one update before its tensor work: which steps run (Python bools: a
+    compiled update has one graph per combination) and, in a method's subclass, its random draws (tensors,
+    or bools for choices that change what is computed)."""
+
+    actor: bool
+    target: bool
+    aux: bool
+
+    def extend(self, cls, **fields):
+        """This plan as the record type ``cls`` (a subclass) with ``fields`` added."""
+        return _extend(self, cls, fields)
+
+
+def gradients(loss: torch.Tensor, params: list[torch.Tensor]) -> list:
+    """d loss / d p for each of ``params`` (None where the loss does not reach p: Adam leaves it alone)."""
+    return list(torch.autograd.grad(loss, params, allow_unused=True))
+
+
+@torch.no_grad()
+def clip_grad_norm(grads: list, max_norm: float) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` on a list of gradients (None skipped): all scaled in place by
+    min(1, max_norm / (‖g‖ + 1e-6)), ‖g‖ the norm of their concatenation, which is returned (no host sync)."""
+    present = [g for g in grads if g is not None]
+    total = torch.nn.utils.get_total_norm(present)
+    torch._foreach_mul_(present, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
 
 
 class SACCore:
@@ -75,17 +120,20 @@ class SACCore:
                              cfg.hidden_dim).to(self.device)
         self.critic_target = copy.deepcopy(self.critic)
         self.critic_target.requires_grad_(False)
-        self.log_alpha = torch.tensor(math.log(cfg.init_temperature), device=self.device, requires_grad=True)
+        # A Parameter, not a plain tensor: torch 2.13's compiled graphs mishandle a plain 0-dim float64 CPU
+        # input (float64 runs), see smg_fast/agent/adam.py.
+        self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(cfg.init_temperature), device=self.device))
         self.target_entropy = -float(action_dim)
         # The actor steps only its projection and MLP: it sees the shared trunk's features detached.
         self.actor_params = [*self.actor.encoder.projection.parameters(), *self.actor.mlp.parameters()]
-        self.actor_opt = torch.optim.Adam(self.actor_params, lr=cfg.actor_lr, betas=(0.9, 0.999), **ADAM)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, betas=(0.9, 0.999), **ADAM)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, betas=(cfg.alpha_beta, 0.999), **ADAM)
+        self.actor_opt = Adam(self.actor_params, lr=cfg.actor_lr, betas=(0.9, 0.999))
+        self.critic_opt = Adam(self.critic.parameters(), lr=cfg.critic_lr, betas=(0.9, 0.999))
+        self.alpha_opt = Adam([self.log_alpha], lr=cfg.alpha_lr, betas=(cfg.alpha_beta, 0.999))
         self.bf16 = cfg.precision == "bf16"
         self.draws = Draws(seed, self.device)
         self._image_source = images  # built on first use: only overlay-type methods draw natural images
         self._images: ImageStream | None = None
+        self._compiled = None  # the tensor part under torch.compile (cfg.compile / compile())
 
     def autocast(self):
         """Where the forward passes run: under bfloat16 autocast with ``precision='bf16'`` (backward
@@ -121,14 +169,31 @@ class SACCore:
     # ---- the update --------------------------------------------------------------------------
 
     def update(self, replay, step: int) -> dict[str, torch.Tensor]:
-        b = self.augment(self.sample(replay), step)
+        """One update at schedule step ``step``: the host part (sample, plan), then the tensor part."""
+        b = self.sample(replay)
+        plan = self.plan(b, replay, step)
+        if self.cfg.compile and self._compiled is None:
+            self.compile()
+        return (self._compiled or self.train_step)(b, plan)
+
+    def compile(self, backend: str = "inductor", mode: str | None = None) -> None:
+        """Run the tensor part of every later update as compiled graphs (what ``compile=True`` does at the
+        first update); :class:`smg_fast.agent.compiled.CompiledStep` says how."""
+        from smg_fast.agent.compiled import CompiledStep
+
+        self._compiled = CompiledStep(self, backend, mode)
+
+    def train_step(self, b: Batch, plan: Plan) -> dict[str, torch.Tensor]:
+        """The tensor part of one update: augment, critic, actor and α, targets, auxiliary step, as
+        ``plan`` says. Nothing here reads a tensor's value on the host."""
+        b = self.augment(b, plan)
         metrics = self.update_critic(b)
-        if step % self.cfg.actor_update_freq == 0:
+        if plan.actor:
             metrics.update(self.update_actor_and_alpha(b.obs))
-        if step % self.cfg.critic_target_update_freq == 0:
+        if plan.target:
             self.soft_update_targets()
-        if self.aux_update_freq and step % self.aux_update_freq == 0:
-            metrics.update(self.update_aux(b, replay, step))
+        if plan.aux:
+            metrics.update(self.update_aux(b, plan))
         return metrics
 
     def sample(self, replay) -> Batch:
@@ -137,7 +202,13 @@ class SACCore:
 
     # ---- hooks (defaults: plain SAC) -----------------------------------------------------------
 
-    def augment(self, b: Batch, step: int) -> Batch:
+    def plan(self, b: Batch, replay, step: int) -> Plan:
+        """This update's schedule; methods extend it with their host-side draws (:meth:`Plan.extend`)."""
+        cfg = self.cfg
+        return Plan(actor=step % cfg.actor_update_freq == 0, target=step % cfg.critic_target_update_freq == 0,
+                    aux=bool(self.aux_update_freq) and step % self.aux_update_freq == 0)
+
+    def augment(self, b: Batch, plan: Plan) -> Batch:
         """The method's augmented views of a sampled batch (a :class:`Batch` subclass carries them)."""
         return b
 
@@ -154,7 +225,7 @@ class SACCore:
         view i (0: o). Default: the TD loss on both heads (upstream sums them, not halved)."""
         return {"td": (1.0, L.td_loss(q1[0], q2[0], target))}
 
-    def update_aux(self, b: Batch, replay, step: int) -> dict[str, torch.Tensor]:
+    def update_aux(self, b: Batch, plan: Plan) -> dict[str, torch.Tensor]:
         """The auxiliary update of methods that have one (every ``aux_update_freq`` steps)."""
         raise NotImplementedError
 
@@ -192,9 +263,7 @@ class SACCore:
         metrics = {f"critic/{name}_loss": v.detach() for name, (_, v) in terms.items()}
         metrics["critic/q"] = q1[0].detach().mean()
         metrics["critic/loss"] = loss.detach()
-        self.critic_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_opt.step()
+        self.critic_opt.step(gradients(loss, self.critic_opt.params))
         return metrics
 
     def update_actor_and_alpha(self, obs: torch.Tensor) -> dict:
@@ -206,14 +275,10 @@ class SACCore:
             _, pi, log_pi, _ = self.actor.heads(self.actor.encoder.projection(h), True, self.draws.actor_noise)
             q1, q2 = self.critic.heads(self.critic.encoder.projection(h), pi)
         actor_loss = (self.alpha.detach() * log_pi - torch.min(q1, q2)).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
         # Gradients only for the actor's parameters (upstream leaves unused ones in the critic).
-        actor_loss.backward(inputs=self.actor_params)
-        self.actor_opt.step()
+        self.actor_opt.step(gradients(actor_loss, self.actor_opt.params))
         alpha_loss = (self.alpha * (-log_pi - self.target_entropy).detach()).mean()
-        self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward(inputs=[self.log_alpha])
-        self.alpha_opt.step()
+        self.alpha_opt.step(gradients(alpha_loss, self.alpha_opt.params))
         return {"actor/loss": actor_loss.detach(), "alpha/loss": alpha_loss.detach(),
                 "alpha/value": self.alpha.detach(), "actor/entropy": -log_pi.detach().mean()}
 

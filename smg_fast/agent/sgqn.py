@@ -7,7 +7,8 @@ One update, in upstream's order:
 1. critic: the TD loss plus ``consistency_weight`` · [MSE(Q1(o), Q1(o_m)) + MSE(Q2(o), Q2(o_m))] with **no
    stop-gradient** on either side (weight 0.5, hard-coded upstream; 0 = upstream's ``--consistency 0``).
    o_m is o where the saliency mask of the critic *before* its step holds, and elsewhere one scalar
-   ``U(o.min(), o.max())`` (batch-wide limits, one draw of the agent's Python generator);
+   ``U(o.min(), o.max())`` (batch-wide limits, one draw of the agent's Python generator: the uniform is
+   drawn on the host, ``plan``, and scaled to the limits in the tensor part);
 2. actor and α (every 2nd step), on the shifted o; target soft update (every 2nd step);
 3. auxiliary step (every ``aux_update_freq`` = 2nd step): the attribution predictor — the critic's encoder
    (trunk + critic projection, shared: the auxiliary Adam also moves it) and :class:`AttributionDecoder` —
@@ -19,7 +20,9 @@ Saliency mask: guided backprop (captum's ``GuidedBackprop`` rule: every ReLU of 
 heads, passes back only positive gradients; :func:`smg_fast.ops.guided_backprop`) of the batch sum of Q1
 with respect to the observation (0-255 pixels, no /255 correction); per sample and frame the max over RGB
 of its absolute value, thresholded ``>=`` at its ``sgqn_quantile`` (``torch.quantile``, linear
-interpolation; :func:`smg_fast.ops.quantile_mask`).
+interpolation; :func:`smg_fast.ops.quantile_mask`). The guided pass runs on :func:`guided_twin` of the
+critic (its modules with every ReLU guided, sharing the critic's parameters), the same computation as
+``guided_backprop``'s ReLU swap without changing modules during the update (which a compiled graph cannot).
 
 Same numbers, less work than upstream: upstream computes the post-step attribution and mask in every
 update and recomputes the mask in the auxiliary step; here it is computed once, in the auxiliary step
@@ -33,6 +36,7 @@ method); ``scripts/sgsac.sh`` uses 2 — ``--set action_repeat=2`` reproduces th
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -40,10 +44,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import smg_fast.ops as ops
+from smg_fast.agent.adam import Adam
 from smg_fast.agent.config import SACConfig
-from smg_fast.agent.core import ADAM, Batch, SACCore
+from smg_fast.agent.core import Batch, Plan, SACCore, gradients
 from smg_fast.agent.networks import FEATURES, Encoder, full_precision
 from smg_fast.ops import reference as ref
+from smg_fast.ops.guided_relu import GuidedReLU
 
 
 @dataclass
@@ -103,6 +109,41 @@ class AttributionPredictor(nn.Module):
         return self.decoder(self.encoder(obs), action)
 
 
+class _GuidedReLU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return GuidedReLU.apply(x)
+
+
+def guided_twin(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose every ``nn.ReLU`` follows the guided-backprop rule
+    (:class:`smg_fast.ops.guided_relu.GuidedReLU`, out of place) and which shares ``model``'s parameters and
+    buffers (the same tensors: it always computes with the current weights, in their current dtype)."""
+    shared = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    twin = copy.deepcopy(model, shared)
+    for m in list(twin.modules()):
+        for name, child in list(m.named_children()):
+            if isinstance(child, nn.ReLU):
+                setattr(m, name, _GuidedReLU())
+    return twin
+
+
+@dataclass
+class SGQNPlan(Plan):
+    """SGQN's draws for one update: the uniform of the fill value (``[1]``, the observations' dtype; None
+    without the consistency term) and, on auxiliary steps, the overlay's natural images."""
+
+    fill_uniform: torch.Tensor | None = None
+    images: torch.Tensor | None = None
+
+
+@dataclass
+class SGQNBatch(Batch):
+    """A batch with the value of o_m's unmasked pixels, U(o.min(), o.max()) (None without the consistency
+    term)."""
+
+    fill: torch.Tensor | None = None
+
+
 class SGQNAgent(SACCore):
     Config = SGQNConfig
     shift = True
@@ -114,16 +155,22 @@ class SGQNAgent(SACCore):
         # Upstream's aux Adam owns the predictor's parameters: the critic encoder (stepped by two optimisers
         # with separate state) and the decoder.
         self.aux_params = list(self.attribution_predictor.parameters())
-        self.aux_opt = torch.optim.Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999), **ADAM)
+        self.aux_opt = Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999))
         self.aux_update_freq = cfg.aux_update_freq
         self.ops = ops if cfg.fused_ops else ref
+        self.guided_critic = guided_twin(self.critic)  # not a module of the agent's state: shares the critic's
 
     # ---- saliency ------------------------------------------------------------------------------
 
     def attribution(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """Guided backprop of the batch sum of Q1(obs, action) w.r.t. obs (no graph, no parameter grads)."""
-        critic = self.critic
-        return ops.guided_backprop(critic, lambda o: critic.Q1(critic.encoder(o), action), obs)
+        """Guided backprop of the batch sum of Q1(obs, action) w.r.t. obs (no graph, no parameter grads):
+        :func:`smg_fast.ops.guided_backprop` of the critic, run on its guided twin."""
+        guided = self.guided_critic
+        leaf = obs.detach().requires_grad_()
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(guided.Q1(guided.encoder(leaf), action).sum(), leaf)
+        # Channels-last convolutions may hand back a channels-last gradient; the mask wants obs's layout.
+        return grad.contiguous()
 
     def saliency_mask(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """The critic's saliency mask of obs, bool ``[B, k, H, W]`` (one channel per frame)."""
@@ -132,14 +179,29 @@ class SGQNAgent(SACCore):
 
     # ---- hooks ---------------------------------------------------------------------------------
 
-    def critic_views(self, b: Batch) -> list[torch.Tensor]:
-        if self.cfg.consistency_weight == 0:
+    def plan(self, b: Batch, replay, step: int) -> SGQNPlan:
+        plan = super().plan(b, replay, step).extend(SGQNPlan)
+        if self.cfg.consistency_weight != 0:
+            # Upstream's random.uniform(o.min(), o.max()) = min + (max − min)·random(): the random() here, in
+            # the observations' dtype (as the 0-dim tensors upstream passes make the product).
+            # One element, not 0-dim: a plain 0-dim float64 CPU input misleads torch.compile (agent/adam.py).
+            plan.fill_uniform = torch.tensor([self.draws.random()], dtype=b.obs.dtype, device=b.obs.device)
+        if plan.aux:
+            plan.images = self.images.next()
+        return plan
+
+    def augment(self, b: Batch, plan: SGQNPlan) -> SGQNBatch:
+        fill = None
+        if plan.fill_uniform is not None:
+            # One scalar for every unmasked pixel: U(min, max) of the whole batch (no device sync).
+            low, high = b.obs.min(), b.obs.max()
+            fill = low + (high - low) * plan.fill_uniform[0]
+        return b.extend(SGQNBatch, fill=fill)
+
+    def critic_views(self, b: SGQNBatch) -> list[torch.Tensor]:
+        if b.fill is None:
             return []
-        mask = self.saliency_mask(b.obs, b.action)
-        # One scalar for every unmasked pixel: U(min, max) of the whole batch; 0-dim tensors as upstream
-        # passes them to random.uniform, so the value has the observations' dtype (and no device sync).
-        fill = self.draws.uniform(b.obs.min(), b.obs.max())
-        return [ops.fill_unmasked(b.obs, mask, fill)]
+        return [ops.fill_unmasked(b.obs, self.saliency_mask(b.obs, b.action), b.fill)]
 
     def critic_losses(self, b: Batch, q1, q2, target) -> dict[str, tuple]:
         terms = super().critic_losses(b, q1, q2, target)
@@ -148,11 +210,11 @@ class SGQNAgent(SACCore):
             terms["consistency"] = (self.cfg.consistency_weight, F.mse_loss(q1[0], q1[1]) + F.mse_loss(q2[0], q2[1]))
         return terms
 
-    def update_aux(self, b: Batch, replay, step: int) -> dict:
+    def update_aux(self, b: Batch, plan: SGQNPlan) -> dict:
         cfg = self.cfg
         with self.autocast():
             mask = self.saliency_mask(b.obs, b.action)  # the critic after its step
-            images = self.images.next()
+            images = plan.images
             if images.is_floating_point():
                 images = images.to(b.obs.dtype)
             s_tilde = self.ops.overlay(b.obs, images, cfg.overlay_alpha)
@@ -160,9 +222,7 @@ class SGQNAgent(SACCore):
         bsz, frames, h, w = mask.shape
         target = mask.unsqueeze(2).expand(bsz, frames, 3, h, w).reshape(logits.shape).to(logits.dtype)
         loss = F.binary_cross_entropy_with_logits(logits, target)
-        self.aux_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.aux_opt.step()
+        self.aux_opt.step(gradients(loss, self.aux_opt.params))
         return {"aux/loss": loss.detach(), "aux/mask_fraction": mask.float().mean()}
 
     def modules(self) -> dict:

@@ -4,11 +4,14 @@
 One update, top to bottom (the core's ``update`` with SMG's hooks):
 
 1. sample a shifted batch (o, a, r, o′, not_done) from the replay buffer;
-2. ``augment``: draw the consistency augmentation τ: attribution with p = 1/4, overlay otherwise (code:
-   ``random.randint(0, 3) == 0``; the paper's "random select" is p = 1/2, ``attribution_prob``);
-3. if the attribution image is needed (τ is attribution, or this is an auxiliary step, whose
-   background loss uses it): the soft per-frame foreground mask M(o) *without* an autograd graph
-   in the decoder, with the parameters from before this step's critic update, then o·M + 255·ε·(1−M);
+2. ``plan`` (host): draw the consistency augmentation τ: attribution with p = 1/4, overlay otherwise (code:
+   ``random.randint(0, 3) == 0``; the paper's "random select" is p = 1/2, ``attribution_prob``), and the
+   natural images it needs: ε for the attribution image when it is needed (τ is attribution, or this is
+   an auxiliary step, whose background loss uses it), the overlay's image when τ is overlay; whether the
+   mask loss is on (after ``mask_warmup`` steps);
+3. ``augment``: if the attribution image is needed, the soft per-frame foreground mask M(o) *without* an
+   autograd graph in the decoder, with the parameters from before this step's critic update, then
+   o·M + 255·ε·(1−M); τo;
 4. critic update (``critic_views`` = [τo], ``critic_losses``): TD loss plus λ_qc · [MSE(Q1(τo), sg Q1(o)) + MSE(Q2(τo), sg Q2(o))];
 5. every 2nd step: actor and α, soft target update, and the auxiliary update (``update_aux``), whose
    loss is
@@ -40,8 +43,9 @@ import torch.nn as nn
 
 import smg_fast.ops as ops
 from smg_fast.agent import losses as L
+from smg_fast.agent.adam import Adam
 from smg_fast.agent.config import SACConfig
-from smg_fast.agent.core import ADAM, Batch, SACCore
+from smg_fast.agent.core import Batch, Plan, SACCore, clip_grad_norm, gradients
 from smg_fast.agent.networks import AuxHead, Decoder, InverseDynamics, frames_to_stack, weight_init
 from smg_fast.ops import reference as ref
 
@@ -64,6 +68,17 @@ class SMGConfig(SACConfig):
     grad_clip_norm: float = 100.0
     attribution_prob: float = 0.25  # code: randint(0,3)==0; paper's "random select" = 0.5
     reinit_critic_encoder: bool = True  # code quirk: InverseDynamics re-inits the critic encoder
+
+
+@dataclass
+class SMGPlan(Plan):
+    """SMG's draws for one update: τ's kind; ε (uint8 ``[B, 3, H, W]``) when the attribution image is needed;
+    the overlay's image when τ is overlay; whether the mask loss is on."""
+
+    attribution: bool = False
+    noise: torch.Tensor | None = None
+    overlay_images: torch.Tensor | None = None
+    mask_loss: bool = True
 
 
 @dataclass
@@ -123,27 +138,33 @@ class SMGAgent(SACCore):
         # One Adam over the predictor's parameters (deduplicated by nn.Module.parameters()); the critic
         # encoder is thus stepped by two optimisers with separate state, as upstream.
         self.aux_params = list(self.predictor.parameters())
-        self.aux_opt = torch.optim.Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999), **ADAM)
+        self.aux_opt = Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999))
         self.aux_update_freq = cfg.aux_update_freq
         self.ops = ops if cfg.fused_ops else ref
 
     # ---- hooks ---------------------------------------------------------------------------------
 
-    def augment(self, b: Batch, step: int) -> SMGBatch:
+    def plan(self, b: Batch, replay, step: int) -> SMGPlan:
         cfg = self.cfg
-        aux_step = step % cfg.aux_update_freq == 0
-        use_attribution = self.draws.random() < cfg.attribution_prob
-        attrib = noise = z_obs = None
-        if use_attribution or (aux_step and cfg.back_weight != 0):
-            noise = self.images.next()
+        plan = super().plan(b, replay, step)
+        attribution = self.draws.random() < cfg.attribution_prob
+        noise = self.images.next() if attribution or (plan.aux and cfg.back_weight != 0) else None
+        overlay_images = None if attribution else self.images.next()
+        # Upstream adds the mask loss only when step > 1000, i.e. after the initial update burst.
+        return plan.extend(SMGPlan, attribution=attribution, noise=noise, overlay_images=overlay_images,
+                           mask_loss=step > cfg.mask_warmup)
+
+    def augment(self, b: Batch, plan: SMGPlan) -> SMGBatch:
+        attrib = z_obs = None
+        if plan.noise is not None:
             # The mask's encoder pass is the critic's pass over o (same module, input and
             # parameters, before the critic step): run it once, with the graph the critic loss needs.
             with self.autocast():
                 z_obs = self.critic.encoder(b.obs)
                 mask = self.predictor.mask_from_embedding(z_obs.detach())
-            attrib = self.ops.attribution_augment(b.obs, mask, noise)
-        tau_obs = attrib if use_attribution else self.ops.overlay(b.obs, self.images.next(), cfg.overlay_alpha)
-        return b.extend(SMGBatch, tau_obs=tau_obs, attrib=attrib, noise=noise, z_obs=z_obs)
+            attrib = self.ops.attribution_augment(b.obs, mask, plan.noise)
+        tau_obs = attrib if plan.attribution else self.ops.overlay(b.obs, plan.overlay_images, self.cfg.overlay_alpha)
+        return b.extend(SMGBatch, tau_obs=tau_obs, attrib=attrib, noise=plan.noise, z_obs=z_obs)
 
     def critic_views(self, b: SMGBatch) -> list[torch.Tensor]:
         return [b.tau_obs] if self.cfg.q_consistency_weight != 0 else []
@@ -161,8 +182,9 @@ class SMGAgent(SACCore):
             terms["q_consistency"] = (self.cfg.q_consistency_weight, L.q_consistency(q1[1], q2[1], q1[0], q2[0]))
         return terms
 
-    def aux_losses(self, b: SMGBatch, step: int) -> dict[str, torch.Tensor]:
-        """The unweighted terms of L_aux; forward passes shared wherever a module sees the same input."""
+    def aux_losses(self, b: SMGBatch, mask_loss: bool = True) -> dict[str, torch.Tensor]:
+        """The unweighted terms of L_aux (the mask term 0 without ``mask_loss``: the warm-up); forward passes
+        shared wherever a module sees the same input."""
         cfg, p, B = self.cfg, self.predictor, b.obs.shape[0]
         obs = b.obs
         need_fore, need_action, need_back = cfg.fore_weight != 0, cfg.action_weight != 0, cfg.back_weight != 0
@@ -177,9 +199,8 @@ class SMGAgent(SACCore):
         (fore_o, *fore_t), (mask_o, *mask_t), (back_o, *back_a) = fore.split(B), mask.split(B), back.split(B)
         terms = {"recon": L.reconstruction(fore_o, back_o, mask_o, obs, self.ops.composite)}
         if cfg.mask_weight != 0:
-            mask_loss = L.mask_ratio(mask_o, cfg.mask_ratio)
-            # Upstream adds it only when step > 1000, i.e. after the initial update burst.
-            terms["mask"] = mask_loss if step > cfg.mask_warmup else mask_loss.detach() * 0
+            ratio = L.mask_ratio(mask_o, cfg.mask_ratio)
+            terms["mask"] = ratio if mask_loss else ratio.detach() * 0
         if need_back:
             terms["back"] = L.background(back_a[0], b.noise)
         if need_action:
@@ -188,17 +209,16 @@ class SMGAgent(SACCore):
             terms["fore"] = L.fore_consistency(fore_t[0], mask_t[0], fore_o, mask_o)
         return terms
 
-    def update_aux(self, b: SMGBatch, replay, step: int) -> dict:
+    def update_aux(self, b: SMGBatch, plan: SMGPlan) -> dict:
         cfg = self.cfg
         with self.autocast():
-            losses = self.aux_losses(b, step)
+            losses = self.aux_losses(b, plan.mask_loss)
         weights = {"recon": cfg.recon_weight, "mask": cfg.mask_weight, "back": cfg.back_weight,
                    "action": cfg.action_weight, "fore": cfg.fore_weight}
         total = sum(weights[k] * v for k, v in losses.items())
-        self.aux_opt.zero_grad(set_to_none=True)
-        total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.aux_params, cfg.grad_clip_norm)
-        self.aux_opt.step()
+        grads = gradients(total, self.aux_opt.params)
+        grad_norm = clip_grad_norm(grads, cfg.grad_clip_norm)
+        self.aux_opt.step(grads)
         metrics = {f"aux/{k}_loss": v.detach() for k, v in losses.items()}
         metrics["aux/loss"] = total.detach()
         metrics["aux/grad_norm"] = grad_norm.detach()

@@ -9,7 +9,8 @@ One update:
 2. critic, actor / α and target updates of the SAC core (evaluation centre-crops 100 → 84 in the trunk);
 3. every ``aux_update_freq`` = 2 steps, the SODA step on a fresh replay batch of ``soda_batch_size`` = 256
    observations (``sample_aux``), cropped twice independently into a clean view x and a view τx that also
-   gets a natural-image overlay (α 0.5; upstream's random_conv line is commented out):
+   gets a natural-image overlay (α 0.5; upstream's random_conv line is commented out) — the batch, its
+   crops and the images are drawn on the host (``plan``), the overlay and the step are the tensor part:
 
        L_soda = MSE(normalize(g(f(τx))), normalize(f_targ(x)))      (mean over B × 256)
 
@@ -42,8 +43,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import smg_fast.ops as ops
+from smg_fast.agent.adam import Adam
 from smg_fast.agent.config import SACConfig
-from smg_fast.agent.core import ADAM, Batch, SACCore
+from smg_fast.agent.core import Batch, Plan, SACCore, gradients
 from smg_fast.agent.draws import ImageStream
 from smg_fast.agent.networks import Encoder, SharedCNN, full_precision, weight_init
 from smg_fast.ops import reference as ref
@@ -103,6 +105,16 @@ def soda_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(F.normalize(pred, p=2, dim=1), F.normalize(target, p=2, dim=1))
 
 
+@dataclass
+class SODAPlan(Plan):
+    """The SODA step's inputs, drawn on the host when it is due: the fresh batch cropped twice (the clean
+    view and the view to overlay, ``[soda_batch_size, 3k, 84, 84]``) and the overlay's natural images."""
+
+    clean: torch.Tensor | None = None
+    cropped: torch.Tensor | None = None
+    images: torch.Tensor | None = None
+
+
 class SODAAgent(SACCore):
     Config = SODAConfig
     render_size = 100
@@ -117,7 +129,7 @@ class SODAAgent(SACCore):
         # One Adam over the predictor (trunk, projection MLP, prediction MLP): the trunk is stepped by the
         # critic's Adam and this one, with separate state, as upstream.
         self.aux_params = list(self.predictor.parameters())
-        self.aux_opt = torch.optim.Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999), **ADAM)
+        self.aux_opt = Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999))
         self.aux_update_freq = cfg.aux_update_freq
 
     @property
@@ -148,24 +160,28 @@ class SODAAgent(SACCore):
         ``sample_soda``: uniform indices, with replacement, no shift). Tests override it."""
         return replay.sample(self.cfg.soda_batch_size, shift=False)["obs"]
 
-    def update_aux(self, b: Batch, replay, step: int) -> dict:
+    def plan(self, b: Batch, replay, step: int) -> SODAPlan:
+        plan = super().plan(b, replay, step).extend(SODAPlan)
+        if plan.aux:
+            x = self.sample_aux(replay)
+            plan.clean, plan.cropped = self.crop(x), self.crop(x)
+            plan.images = self.images.next(x.shape[0])
+            # Upstream never switches these to evaluation mode: BatchNorm uses batch statistics, and the
+            # target's running statistics move with its no-grad forward.
+            self.predictor.train()
+            self.predictor_target.train()
+        return plan
+
+    def update_aux(self, b: Batch, plan: SODAPlan) -> dict:
         cfg = self.cfg
-        x = self.sample_aux(replay)
-        clean = self.crop(x)
         overlay = ops.overlay if cfg.fused_ops else ref.overlay
-        aug = overlay(self.crop(x), self.images.next(x.shape[0]), cfg.overlay_alpha)
-        # Upstream never switches these to evaluation mode: BatchNorm uses batch statistics, and the
-        # target's running statistics move with its no-grad forward.
-        self.predictor.train()
-        self.predictor_target.train()
+        aug = overlay(plan.cropped, plan.images, cfg.overlay_alpha)
         with self.autocast():
             pred = self.predictor(aug)
             with torch.no_grad():
-                target = self.predictor_target.encoder(clean)
+                target = self.predictor_target.encoder(plan.clean)
         loss = soda_loss(full_precision(pred), full_precision(target))
-        self.aux_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.aux_opt.step()
+        self.aux_opt.step(gradients(loss, self.aux_opt.params))
         with torch.no_grad():
             torch._foreach_lerp_(list(self.predictor_target.parameters()), list(self.predictor.parameters()),
                                  cfg.soda_tau)

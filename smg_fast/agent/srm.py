@@ -9,7 +9,9 @@ Per update, in upstream's order (three Python uniforms from the agent's draws; o
    ``high = low + diff``;
 3. every image of the shifted observations loses the frequencies with ``low <= max(|fy|, |fx|) < high``
    (cycles per pixel; a square, L-infinity ring; ``low = 0`` removes the mean, ``diff = 0`` nothing)
-   — :func:`smg_fast.ops.frequency_mask`.
+   — :func:`smg_fast.ops.frequency_mask`'s computation, with the ring given as a tensor: the draws and
+   the ring are made on the host (``plan``), so in a compiled update a new ring is new data, not a new
+   graph (the applied and the unmasked update are two graphs).
 
 The masked observations feed the critic and the actor update; the next observations (TD target) are never
 masked. The official code's per-update TensorBoard grids are not built.
@@ -23,9 +25,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import smg_fast.ops as ops
+import torch
+
 from smg_fast.agent.config import SACConfig
-from smg_fast.agent.core import Batch, SACCore
+from smg_fast.agent.core import Batch, Plan, SACCore
+from smg_fast.ops.fft_mask import ring_mask
 
 
 @dataclass
@@ -45,6 +49,21 @@ class SRMConfig(SACConfig):
                              f"{self.srm_width_max}")
 
 
+@dataclass
+class SRMPlan(Plan):
+    """SRM's draw for one update: the removed frequencies of the half-spectrum, bool ``[H, W // 2 + 1]``
+    (``rfft2`` order), or None when the batch stays unmasked."""
+
+    removed: torch.Tensor | None = None
+
+
+def remove_frequencies(obs: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """Every image of ``obs`` ``[B, 3F, H, W]`` without the ``removed`` frequencies: real 2-D FFT, zeros,
+    inverse (:func:`smg_fast.ops.frequency_mask`'s computation, bit for bit, with the ring as a tensor)."""
+    spectrum = torch.fft.rfft2(obs)
+    return torch.fft.irfft2(spectrum.masked_fill(removed, 0), s=obs.shape[-2:])
+
+
 class SRMAgent(SACCore):
     Config = SRMConfig
     shift = True
@@ -58,8 +77,15 @@ class SRMAgent(SACCore):
         diff = round(self.draws.uniform(0, cfg.srm_width_max), 2)
         return low, low + diff
 
-    def augment(self, b: Batch, step: int) -> Batch:
+    def plan(self, b: Batch, replay, step: int) -> SRMPlan:
         ring = self.draw_ring()
-        if ring is None:
+        removed = None
+        if ring is not None:
+            h, w = b.obs.shape[-2:]
+            removed = ring_mask(h, w, *ring, dtype=b.obs.dtype, device=b.obs.device)[:, : w // 2 + 1]
+        return super().plan(b, replay, step).extend(SRMPlan, removed=removed)
+
+    def augment(self, b: Batch, plan: SRMPlan) -> Batch:
+        if plan.removed is None:
             return b
-        return dataclasses.replace(b, obs=ops.frequency_mask(b.obs, *ring))
+        return dataclasses.replace(b, obs=remove_frequencies(b.obs, plan.removed))

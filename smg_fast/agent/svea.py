@@ -32,7 +32,7 @@ import torch
 import smg_fast.ops as ops
 from smg_fast.agent import losses as L
 from smg_fast.agent.config import SACConfig
-from smg_fast.agent.core import Batch, SACCore
+from smg_fast.agent.core import Batch, Plan, SACCore
 from smg_fast.ops import reference as ref
 
 SVEA_AUGS = ("random_conv", "overlay")
@@ -53,6 +53,14 @@ class SVEAConfig(SACConfig):
 
 
 @dataclass
+class SVEAPlan(Plan):
+    """SVEA's draws for one update: the random-convolution kernels ``[B, 3, 3, 3, 3]`` or the overlay's
+    natural images (None with β_svea = 0: no augmented view)."""
+
+    aug_draws: torch.Tensor | None = None
+
+
+@dataclass
 class SVEABatch(Batch):
     """A batch with SVEA's augmented observation τ(o) (the critic's second view)."""
 
@@ -63,19 +71,32 @@ class SVEAAgent(SACCore):
     Config = SVEAConfig
     shift = True  # upstream samples with sample_drq
 
-    def augmentation(self, obs: torch.Tensor) -> torch.Tensor:
-        """τ(o) for a batch of (shifted) observations: random convolution or overlay."""
+    def augmentation_draws(self, obs: torch.Tensor) -> torch.Tensor:
+        """What τ draws for a batch of observations: one conv kernel per sample (in the observations' dtype),
+        or one natural image per sample."""
+        if self.cfg.svea_aug == "random_conv":
+            return self.draws.conv_kernels(obs.shape[0]).to(obs.dtype)
+        return self.images.next(obs.shape[0])
+
+    def augmentation(self, obs: torch.Tensor, draws: torch.Tensor | None = None) -> torch.Tensor:
+        """τ(o) for a batch of (shifted) observations: random convolution or overlay, with ``draws`` from
+        :meth:`augmentation_draws` (drawn here when not given)."""
         cfg = self.cfg
+        draws = self.augmentation_draws(obs) if draws is None else draws
         if cfg.svea_aug == "random_conv":
             conv = ops.random_conv if cfg.fused_ops else ops.random_conv_reference
-            return conv(obs, self.draws.conv_kernels(obs.shape[0]).to(obs.dtype))
+            return conv(obs, draws)
         overlay = ops.overlay if cfg.fused_ops else ref.overlay
-        return overlay(obs, self.images.next(obs.shape[0]), cfg.overlay_alpha)
+        return overlay(obs, draws, cfg.overlay_alpha)
 
     # ---- hooks ---------------------------------------------------------------------------------
 
-    def augment(self, b: Batch, step: int) -> SVEABatch:
-        obs_aug = self.augmentation(b.obs) if self.cfg.svea_beta != 0 else None
+    def plan(self, b: Batch, replay, step: int) -> SVEAPlan:
+        draws = self.augmentation_draws(b.obs) if self.cfg.svea_beta != 0 else None
+        return super().plan(b, replay, step).extend(SVEAPlan, aug_draws=draws)
+
+    def augment(self, b: Batch, plan: SVEAPlan) -> SVEABatch:
+        obs_aug = self.augmentation(b.obs, plan.aug_draws) if plan.aug_draws is not None else None
         return b.extend(SVEABatch, obs_aug=obs_aug)
 
     def critic_views(self, b: SVEABatch) -> list[torch.Tensor]:

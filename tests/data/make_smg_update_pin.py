@@ -62,7 +62,7 @@ def run(scenario):
         metrics = agent.update(None, step)
         record[-1]["metrics"] = {k: float(v) for k, v in metrics.items()}
         record[-1]["params"] = {canon[id(p)]: summarize(p.detach() - initial[canon[id(p)]]) for _, p in named}
-        record[-1]["log_alpha"] = float(agent.log_alpha)
+        record[-1]["log_alpha"] = float(agent.log_alpha.detach())
     return record
 
 commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2])).stdout.strip()
