@@ -139,7 +139,7 @@ def _fresh_config(args: argparse.Namespace, overrides: dict, given: dict):
 def _resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     """The saved config of ``--resume RUN``. Flags that would change the run are errors unless they repeat
     the saved value; ``--steps N`` extends the run's budget (not below its checkpoint); ``--device`` may move
-    it."""
+    it and ``--compile`` (or ``--set compile=…``) switch how its update runs."""
     from smg_fast import validate
     from smg_fast.checkpoint import read_config, read_manifest
     from smg_fast.rundir import check_resumable
@@ -154,7 +154,8 @@ def _resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     if args.eval_modes:
         overrides["eval_modes"] = validate.check_modes_text(args.eval_modes, saved.task, "--eval-modes")
     overrides.update(_settings(args.set, saved.algo, given))
-    fixed = {k: v for k, v in overrides.items() if v is not None and k not in ("device", "train_steps")}
+    # What may change on resume: where it runs and how the same update is executed, and the budget.
+    fixed = {k: v for k, v in overrides.items() if v is not None and k not in ("device", "compile", "train_steps")}
     if args.task is not None:
         fixed["task"] = args.task
     if args.algo is not None:
@@ -165,9 +166,11 @@ def _resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     if clash:
         lines = ", ".join(f"{k}: run has {a!r}, command line says {b!r}" for k, (a, b) in clash.items())
         raise validate.UsageError(f"--resume {run_dir}: the command line disagrees with the run's config ({lines}); "
-                                  "with --resume only --steps (to extend the run) and --device may change")
+                                  "with --resume only --steps (to extend the run), --device and --compile may change")
     if overrides.get("device"):
         saved.device = overrides["device"]
+    if overrides.get("compile") is not None:
+        saved.agent.compile = overrides["compile"]
     if overrides.get("train_steps") is not None:
         manifest = read_manifest(run_dir) or {}
         entry = (manifest.get("previous") or {}) if args.previous_checkpoint else manifest

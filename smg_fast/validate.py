@@ -181,6 +181,7 @@ RULES: dict[str, object] = {
     "overlay_source": Pattern(r"procedural|places365|folder:.+", "procedural, places365 or folder:PATH"),
     "overlay_alpha": UNIT,
     "fused_ops": Flag(),
+    "compile": Flag(),  # the update's tensor part under torch.compile: same math, float rounding aside
     "precision": OneOf(("fp32", "bf16")),
     # agent (SMGConfig)
     "aux_lr": LR,

@@ -307,6 +307,15 @@ def test_resume_flags_that_cannot_apply(argv, needles, finished, capsys):
     fails(2, *needles, argv=["train", "--resume", str(finished), *argv], capsys=capsys)
 
 
+def test_resume_may_switch_compile_and_extend_but_keeps_every_other_setting(finished):
+    args = cli.build_parser().parse_args(["train", "--resume", str(finished), "--compile", "--steps", "40"])
+    cfg = cli._resume_config(args, {"train_steps": 40}, {})
+    saved = json.loads((finished / "config.json").read_text())
+    assert cfg.agent.compile is True and cfg.train_steps == 40 and saved["compile"] is False
+    assert {k: v for k, v in cfg.to_dict().items() if k not in ("compile", "train_steps", "eval_modes")} == {
+        k: v for k, v in saved.items() if k not in ("compile", "train_steps", "eval_modes")}
+
+
 def test_corrupted_and_truncated_checkpoints_are_refused_naming_the_file(copy_of, capsys):
     m = json.loads((copy_of / "checkpoint.json").read_text())
     state_file = copy_of / m["state"]["file"]
