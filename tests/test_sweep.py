@@ -276,22 +276,28 @@ def test_tiny_grid_killed_with_sigkill_stopped_with_sigterm_resumes_and_reports(
 
 @pytest.mark.slow
 def test_a_failing_run_is_retried_reported_and_the_others_finish(tmp_path):
+    """A run that fails at run time (exit 1: here a missing overlay folder) is retried; one whose command is
+    wrong (exit 2: an unknown setting) fails the same way every time, so it is given up at once."""
     _need_ray()
-    path = _write_grid(tmp_path / "bad.toml", ["sac"], ["cartpole-swingup", "cartpole-balance"], [0],
-                       '\n[task_options.cartpole-balance]\nset = { no_such_field = 1 }\n')
+    path = _write_grid(tmp_path / "bad.toml", ["sac"], ["cartpole-swingup", "cartpole-balance", "walker-stand"], [0],
+                       '\n[task_options.cartpole-balance]\nset = { overlay_source = "folder:/nonexistent" }\n'
+                       '\n[task_options.walker-stand]\nset = { no_such_field = 1 }\n')
     d = tmp_path / "sweep"
     out = cli("sweep", str(path), "--dir", str(d), "--poll", "1", "--progress-every", "0", "--no-progress")
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
-    bad = "cartpole-balance/sac@quick/seed0"
+    bad, wrong = "cartpole-balance/sac@quick/seed0", "walker-stand/sac@quick/seed0"
     assert f"FAILED  {bad} (attempt 1/2, exit 1); retrying" in out.stdout
     assert f"FAILED  {bad} (attempt 2/2, exit 1); giving up" in out.stdout
-    assert "KEY=VALUE" in out.stdout  # the end of the run's log, with the train command's error
+    assert "overlay folder /nonexistent does not exist" in out.stdout  # the end of the run's log
+    assert f"FAILED  {wrong} (attempt 1/2, exit 2); giving up" in out.stdout and f"{wrong} (attempt 2/2" not in out.stdout
+    assert "unknown setting 'no_such_field'" in out.stdout
     assert "done    cartpole-swingup/sac@quick/seed0 (fresh start" in out.stdout
-    assert f"1 failed: {bad}" in out.stdout
+    assert "2 failed" in out.stdout and bad in out.stdout.splitlines()[-1] and wrong in out.stdout.splitlines()[-1]
     assert (d / "runs" / "cartpole-swingup" / "sac@quick" / "seed0" / "final_eval.csv").exists()
-    assert sweep.log_path(d, load_grid(path).runs[1]).read_text().count("=== attempt") == 2
+    runs = load_grid(path).runs
+    assert [sweep.log_path(d, r).read_text().count("=== attempt") for r in runs] == [1, 2, 1]
     status = cli("sweep", str(d), "--status", timeout=120)
-    assert "failed (exit 1)" in status.stdout and "1 finished" in status.stdout
+    assert "failed (exit 1)" in status.stdout and "failed (exit 2)" in status.stdout and "1 finished" in status.stdout
 
 
 def test_grid_module_lists_the_train_commands_loss_flags():
