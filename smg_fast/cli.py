@@ -80,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
         if getattr(args, "no_" + name.replace("-", "_")):
             overrides[key] = 0.0
     cfg = _resume_config(args, overrides, given) if args.resume else _fresh_config(args, overrides, given)
-    _check_machine(cfg, fresh=not args.resume)
+    _check_machine(cfg, fresh=not args.resume, given=given)
 
     from smg_fast.train import TrainingStopped, train
 
@@ -187,13 +187,13 @@ def _resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     return saved
 
 
-def _check_machine(cfg, fresh: bool) -> None:
+def _check_machine(cfg, fresh: bool, given: dict | None = None) -> None:
     """What this machine must have for ``cfg``: the device, the overlay images, the data of every evaluation
-    mode and, for a new run, the memory of its replay buffer."""
+    mode and, for a new run, the memory of its replay buffer. ``given``: how each setting was typed."""
     from smg_fast import validate
 
     validate.check_device(cfg.device)
-    validate.check_overlay_source(cfg.agent.overlay_source)
+    validate.check_overlay_source(cfg.agent.overlay_source, typed=(given or {}).get("overlay_source"))
     validate.check_data(cfg.task, cfg.eval_modes)
     if fresh:
         validate.check_memory(cfg)

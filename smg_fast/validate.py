@@ -338,17 +338,19 @@ def check_device(device: str, flag: str = "--device") -> None:
                                 f"numbered from 0")
 
 
-def check_overlay_source(source: str, flag: str = "--overlay-source") -> None:
+def check_overlay_source(source: str, flag: str = "--overlay-source", typed: str | None = None) -> None:
     """UsageError for a source that is not procedural / places365 / folder:PATH; NotAvailableError (naming
-    the download command where there is one) when its images are not there."""
+    the download command where there is one) when its images are not there. Messages start with ``typed``
+    (what the user wrote, e.g. ``--set overlay_source=folder:x``), else ``flag source``."""
     from smg_fast.envs.backgrounds import check_overlay_source as check
 
+    typed = typed or f"{flag} {source}"
     try:
         check(source)
     except FileNotFoundError as e:  # MissingDataError included
-        raise NotAvailableError(f"{flag} {source}: {e}") from None
+        raise NotAvailableError(f"{typed}: {e}") from None
     except ValueError as e:
-        raise UsageError(f"{flag} {source}: {e}") from None
+        raise UsageError(f"{typed}: {e}") from None
 
 
 def check_data(task: str, modes) -> None:

@@ -166,6 +166,9 @@ def test_debug_shows_the_traceback_before_or_after_the_subcommand(tmp_path, caps
 def test_overlay_source_that_does_not_exist(tmp_path, capsys):
     fails(1, "--overlay-source folder:/nonexistent: overlay folder /nonexistent does not exist", capsys=capsys,
           argv=["train", *QUICK, "--overlay-source", "folder:/nonexistent", "--run-dir", str(tmp_path / "r")])
+    # typed through --set: the message quotes what was typed
+    fails(1, "--set overlay_source=folder:/nonexistent: overlay folder /nonexistent does not exist", capsys=capsys,
+          argv=["train", *QUICK, "--set", "overlay_source=folder:/nonexistent", "--run-dir", str(tmp_path / "r")])
     empty = tmp_path / "no-images"
     empty.mkdir()
     fails(1, "no images", str(empty), capsys=capsys,
