@@ -47,6 +47,18 @@ def _warm_up(benchmark, run):
         run()
 
 
+def _time_steps(benchmark, env, acts, agent_steps):
+    """Time ``env.step`` over ``acts`` (one round = ``agent_steps`` agent steps over all envs), then close."""
+    def run():
+        for a in acts:
+            env.step(a)
+
+    _warm_up(benchmark, run)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    _record(benchmark, agent_steps)
+    env.close()
+
+
 def test_walker_train_dm_control_loop(benchmark):
     envs.ensure_gl_backend()
     from dm_control import suite
@@ -74,14 +86,7 @@ def test_walker_smg_env(benchmark, mode):
     benchmark.extra_info["first_reset_s"] = round(time.perf_counter() - start, 3)
     acts = _actions(STEPS, 6)
 
-    def run():
-        for a in acts:
-            env.step(a)
-
-    _warm_up(benchmark, run)
-    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
-    _record(benchmark, STEPS)
-    env.close()
+    _time_steps(benchmark, env, acts, STEPS)
 
 
 def test_walker_video_hard_over_train_per_step(benchmark):
@@ -115,14 +120,7 @@ def test_walker_train_vector_env_2_workers(benchmark):
     vec.reset()
     acts = _actions(STEPS // 2, 12).reshape(-1, 2, 6)
 
-    def run():
-        for a in acts:
-            vec.step(a)
-
-    _warm_up(benchmark, run)
-    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
-    _record(benchmark, STEPS)  # STEPS // 2 batched steps of 2 envs
-    vec.close()
+    _time_steps(benchmark, vec, acts, STEPS)  # STEPS // 2 batched steps of 2 envs
 
 
 def test_walker_train_vector_env_2_workers_async(benchmark):
@@ -167,14 +165,7 @@ def test_walker_train_envpool_backend_2_envs(benchmark, action_repeat):
     vec.reset()
     acts = _actions(STEPS // 2, 12).reshape(-1, 2, 6)
 
-    def run():
-        for a in acts:
-            vec.step(a)
-
-    _warm_up(benchmark, run)
-    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
-    _record(benchmark, STEPS)
-    vec.close()
+    _time_steps(benchmark, vec, acts, STEPS)
 
 
 @needs_envpool
@@ -184,14 +175,7 @@ def test_walker_train_vector_env_2_workers_action_repeat_1(benchmark):
     vec.reset()
     acts = _actions(STEPS // 2, 12).reshape(-1, 2, 6)
 
-    def run():
-        for a in acts:
-            vec.step(a)
-
-    _warm_up(benchmark, run)
-    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
-    _record(benchmark, STEPS)
-    vec.close()
+    _time_steps(benchmark, vec, acts, STEPS)
 
 
 @needs_envpool
@@ -207,14 +191,7 @@ def test_walker_train_envpool_native_2_envs(benchmark):
     pool.reset()
     acts = _actions(STEPS // 2, 12).reshape(-1, 2, 6)
 
-    def run():
-        for a in acts:
-            pool.step(a)
-
-    _warm_up(benchmark, run)
-    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
-    _record(benchmark, STEPS)
-    pool.close()
+    _time_steps(benchmark, pool, acts, STEPS)
 
 
 def test_walker_video_hard_reset(benchmark):
