@@ -84,7 +84,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["smg_fast", "smg_fast.*"]),
-    package_data={"smg_fast": ["data/*.json", "paper_results.json"]},
+    package_data={"smg_fast": ["data/*.json", "experiments/paper_results.json"]},
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension},
     install_requires=[

@@ -1,11 +1,16 @@
 import os
+import sys
+from pathlib import Path
 
 import torch
 
+# The loop benchmark drives the trainer with the tests' synthetic stand-ins (tests/synthetic.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 # SMG_FAST_BENCH_TUNED_MALLOC=1: keep freed memory in glibc's heap, as training does
-# (smg_fast.runtime.tune_allocator); the fused and the reference side both benefit.
+# (smg_fast.run.allocator.tune_allocator); the fused and the reference side both benefit.
 if os.environ.get("SMG_FAST_BENCH_TUNED_MALLOC") == "1":
-    from smg_fast.runtime import tune_allocator
+    from smg_fast.run.allocator import tune_allocator
 
     tune_allocator()
 

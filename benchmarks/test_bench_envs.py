@@ -227,7 +227,7 @@ def test_evaluation_protocol_cost(benchmark):
     each start state continues the previous episode's stream, the policy called per observation) against
     the cheapest unassigned loop (same-step auto-reset, one batched policy call), walker-walk, 2 workers,
     4 episodes of 10 agent steps. ``extra_info["assigned_over_autoreset"]``: the protocol's relative cost."""
-    from smg_fast.evaluate import EpisodeSchedule, run_episodes
+    from smg_fast.run.evaluate import EpisodeSchedule, run_episodes
 
     episodes, kw = 4, dict(episode_length=40)
     policy = _MeanColourPolicy(6)

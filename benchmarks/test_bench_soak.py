@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from smg_fast.testing import soak
+from synthetic import soak
 
 
 def _report(r: dict, out: Path) -> None:

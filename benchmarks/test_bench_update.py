@@ -23,7 +23,7 @@ import torch
 from smg_fast.agent import make_agent
 from smg_fast.config import make_config
 from smg_fast.replay import ReplayBuffer
-from smg_fast.runtime import tune_allocator
+from smg_fast.run.allocator import tune_allocator
 
 A = 6  # walker
 
@@ -99,7 +99,7 @@ def test_update_sac(benchmark, impl, device):
 def test_training_loop_steps(benchmark, algo, device, tmp_path, monkeypatch):
     """Steady state of the loop: act with π, one update, one env step (action repeat 8 + a render),
     store. Reported per step (the benchmark's 'rounds' are single steps)."""
-    from smg_fast.train import Trainer
+    from smg_fast.run.trainer import Trainer
 
     monkeypatch.setenv("SMG_FAST_CACHE", str(tmp_path / "cache"))
     cfg = make_config("cartpole-swingup", algo, "paper", train_steps=10_000, replay_capacity=2_000,

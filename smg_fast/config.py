@@ -51,8 +51,8 @@ class RunConfig:
 
     def check(self) -> None:
         """SettingError (a ValueError naming the setting and what it may be) for a run or agent setting that
-        no run can use: the rules of :mod:`smg_fast.validate`, then the agent's own (``agent.check()``)."""
-        from smg_fast.validate import check_config
+        no run can use: the rules of :mod:`smg_fast.rules`, then the agent's own (``agent.check()``)."""
+        from smg_fast.rules import check_config
 
         check_config(self)
         self.agent.check()
@@ -106,7 +106,7 @@ QUICK_AGENT = dict(
 def make_config(task: str, algo: str = "smg", preset: str = "paper", **overrides) -> RunConfig:
     """The settings of a run of ``algo`` on ``task`` with ``preset``; ``overrides`` name any run or agent
     setting (``None`` values are ignored). ValueError for unknown names or values: a value outside its rule
-    (:mod:`smg_fast.validate`) is a :class:`~smg_fast.validate.SettingError` naming the setting."""
+    (:mod:`smg_fast.rules`) is a :class:`~smg_fast.errors.SettingError` naming the setting."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: use 'paper' or 'quick'")
     method = method_class(algo)

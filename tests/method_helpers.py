@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from smg_fast.agent import make_agent
-from smg_fast.checkpoint import load_checkpoint
+from smg_fast.run.checkpoint import load_checkpoint
 from smg_fast.config import make_config
 from smg_fast.replay import ReplayBuffer
 

@@ -2,7 +2,7 @@
 (a process killed in any phase leaves the previous checkpoint loadable), integrity records (corrupted or
 truncated files refused, the previous checkpoint offered), disk-full handling, the run-directory lock, a
 stop inside the update burst that resumes where it stopped, and extending a finished run. The loop runs
-over synthetic stand-ins (smg_fast.testing): no rendering, no networks."""
+over synthetic stand-ins (synthetic): no rendering, no networks."""
 import errno
 import json
 import os
@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from smg_fast import checkpoint as ckpt
+from smg_fast.run import checkpoint as ckpt
 from smg_fast.config import make_config
 from smg_fast.replay import ReplayBuffer
-from smg_fast.rundir import RunDirError, RunLock
-from smg_fast.testing import synthetic_trainer
-from smg_fast.train import TrainingStopped
+from smg_fast.run.directory import RunDirError, RunLock
+from synthetic import synthetic_trainer
+from smg_fast.run.trainer import TrainingStopped
 
 SIZE, A = 8, 2
 
@@ -111,7 +111,7 @@ def test_export_import_round_trip_across_the_ring_wrap():
 CRASH = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {tests!r})
-    from smg_fast import checkpoint as ckpt
+    from smg_fast.run import checkpoint as ckpt
     from test_checkpoint import config, run
     phase = {phase!r}
     calls = {{"n": 0}}
@@ -192,7 +192,7 @@ def test_a_run_directory_is_locked_while_in_use(tmp_path):
     with RunLock(run_dir):
         with pytest.raises(RunDirError, match=f"pid {os.getpid()}"):
             RunLock(run_dir).acquire()
-        code = f"from smg_fast.rundir import RunLock; RunLock({str(run_dir)!r}).acquire()"
+        code = f"from smg_fast.run.directory import RunLock; RunLock({str(run_dir)!r}).acquire()"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert out.returncode != 0 and f"in use by another smg-fast process (pid {os.getpid()})" in out.stderr
     RunLock(run_dir).acquire().release()  # free again

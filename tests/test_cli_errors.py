@@ -4,7 +4,7 @@ at run time), no traceback unless --debug; found before any environment starts o
 
 Most cases call ``smg_fast.cli.main`` in-process (the same code path as the installed command, seconds
 instead of minutes); a few run ``python -m smg_fast.cli`` to check the real entry point. Runs that need a
-checkpoint are made by the real training loop over synthetic stand-ins (smg_fast.testing): no rendering,
+checkpoint are made by the real training loop over synthetic stand-ins (synthetic): no rendering,
 no networks.
 """
 from __future__ import annotations
@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 import torch
 
-from smg_fast import checkpoint as ckpt
+from smg_fast.run import checkpoint as ckpt
 from smg_fast import cli
 from smg_fast.config import make_config
-from smg_fast.rundir import RunLock
-from smg_fast.testing import synthetic_trainer
+from smg_fast.run.directory import RunLock
+from synthetic import synthetic_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
@@ -84,7 +84,7 @@ def run_synthetic(cfg, resume: bool = False, **kw):
 
 
 def synthetic_train(**kw):
-    """A stand-in for smg_fast.train.train that runs the real loop over the synthetic env and agent."""
+    """A stand-in for smg_fast.run.trainer.train that runs the real loop over the synthetic env and agent."""
     def train(cfg, resume=False, progress=True, previous_checkpoint=False):
         return run_synthetic(cfg, resume=resume, **kw)
     return train
@@ -223,7 +223,7 @@ def test_unknown_task_leaves_no_run_directory(tmp_path, monkeypatch, capsys):
 
 
 def test_a_run_that_fails_to_start_removes_the_directory_it_made(tmp_path, monkeypatch, capsys):
-    from smg_fast import train
+    from smg_fast.run import trainer as train
     from smg_fast.data import MissingDataError
 
     def fail_to_start(cfg, **kw):
@@ -312,7 +312,9 @@ def test_resume_flags_that_cannot_apply(argv, needles, finished, capsys):
 
 def test_resume_may_switch_compile_and_extend_but_keeps_every_other_setting(finished):
     args = cli.build_parser().parse_args(["train", "--resume", str(finished), "--compile", "--steps", "40"])
-    cfg = cli._resume_config(args, {"train_steps": 40}, {})
+    from smg_fast.cli.train import resume_config
+
+    cfg = resume_config(args, {"train_steps": 40}, {})
     saved = json.loads((finished / "config.json").read_text())
     assert cfg.agent.compile is True and cfg.train_steps == 40 and saved["compile"] is False
     assert {k: v for k, v in cfg.to_dict().items() if k not in ("compile", "train_steps", "eval_modes")} == {
@@ -342,7 +344,7 @@ def test_a_second_resume_on_a_directory_in_use_names_the_holder(copy_of, capsys)
 
 
 def test_disk_full_while_checkpointing_is_one_message_and_the_last_checkpoint_stays(tmp_path, monkeypatch, capsys):
-    from smg_fast import train
+    from smg_fast.run import trainer as train
 
     real, calls = ckpt.atomic_save, {"n": 0}
 
@@ -364,7 +366,7 @@ def test_disk_full_while_checkpointing_is_one_message_and_the_last_checkpoint_st
 def test_stop_signal_inside_the_burst_then_resume_and_extend(tmp_path, monkeypatch, capsys):
     """SIGTERM after the 3rd of 50 burst updates: exit status 143 and the resume command; --resume finishes the
     run; --resume --steps 40 extends the finished run (its table beside the random policy)."""
-    from smg_fast import train
+    from smg_fast.run import trainer as train
 
     def stop_after_3(n):
         if n == 3:
@@ -517,15 +519,15 @@ def test_setup_py_says_to_turn_build_isolation_off(tmp_path):
 # ---- the rules themselves ---------------------------------------------------------------------------------
 
 def test_every_setting_of_every_method_has_a_rule_and_every_preset_passes_them():
-    """A new setting (or method) needs its rule in smg_fast/validate.py, so that a bad value is refused by name."""
+    """A new setting (or method) needs its rule in smg_fast/rules.py, so that a bad value is refused by name."""
     from smg_fast.agent import METHODS
     from smg_fast.config import PRESETS, setting_defaults
     from smg_fast.tasks import PAPER_TASKS
-    from smg_fast.validate import CHECKED_ELSEWHERE, RULES
+    from smg_fast.rules import CHECKED_ELSEWHERE, RULES
 
     for algo in METHODS:
         missing = set(setting_defaults(algo)) - set(RULES) - CHECKED_ELSEWHERE
-        assert not missing, f"{algo}: settings without a rule in smg_fast/validate.py: {sorted(missing)}"
+        assert not missing, f"{algo}: settings without a rule in smg_fast/rules.py: {sorted(missing)}"
         for task in [*PAPER_TASKS, "ball_in_cup-catch"]:
             for preset in PRESETS:
                 make_config(task, algo, preset)  # the shipped settings break no rule

@@ -175,7 +175,8 @@ def test_compile_setting_runs_the_update_compiled():
 def test_compile_setting_is_a_checked_bool_and_the_train_flag_sets_it():
     """``compile`` is an agent setting (default off), typed true/false from ``--set``, and a non-bool value
     is refused; ``train --compile`` is ``--set compile=true`` (and adds to other ``--set`` pairs)."""
-    from smg_fast.cli import _settings, build_parser
+    from smg_fast.cli import build_parser
+    from smg_fast.cli.common import parse_set_pairs
     from smg_fast.config import make_config, parse_setting
 
     assert make_config("walker-walk", "sac").agent.compile is False
@@ -186,7 +187,7 @@ def test_compile_setting_is_a_checked_bool_and_the_train_flag_sets_it():
     with pytest.raises(ValueError, match="compile.*true or false"):
         make_config("walker-walk", "sac", compile="false")
     args = build_parser().parse_args(["train", "--algo", "sac", "--set", "init_steps=5", "--compile"])
-    assert _settings(args.set, "sac", {}) == {"init_steps": 5, "compile": True}
+    assert parse_set_pairs(args.set, "sac", {}) == {"init_steps": 5, "compile": True}
     assert build_parser().parse_args(["train"]).set is None
 
 
@@ -194,8 +195,8 @@ def test_the_loops_per_update_bookkeeping_reads_no_tensor(monkeypatch):
     """What the training loop does with each update's metrics (``MetricAverager.add``) stays on the device:
     with every tensor-to-host read disabled it still runs; NaN/inf is found from the means at a logging
     point (one read per interval), a NaN in any one update included."""
-    from smg_fast.logger import MetricAverager
-    from smg_fast.train import nonfinite
+    from smg_fast.run.logger import MetricAverager
+    from smg_fast.run.trainer import nonfinite
 
     metrics = [{"critic/loss": torch.tensor(v), "actor/loss": torch.tensor(1.0)} for v in (0.5, float("nan"), 2.0)]
     averager = MetricAverager()

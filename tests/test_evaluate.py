@@ -17,7 +17,7 @@ os.environ.setdefault("SMG_FAST_DATA", str(SHARED_DATA))
 from smg_fast import envs  # noqa: E402  (after SMG_FAST_DATA)
 from smg_fast.envs.backgrounds import VideoSequence  # noqa: E402
 from smg_fast.envs.episodes import initial_start_state  # noqa: E402
-from smg_fast.evaluate import EpisodeSchedule, Evaluator, run_episodes  # noqa: E402
+from smg_fast.run.evaluate import EpisodeSchedule, Evaluator, run_episodes  # noqa: E402
 from smg_fast.tasks import DMC_MODES, env_kwargs  # noqa: E402
 
 

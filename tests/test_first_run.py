@@ -13,9 +13,11 @@ import pytest
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 os.environ.setdefault("SMG_FAST_DATA", str(SHARED_DATA))
 
-from smg_fast import plots, references  # noqa: E402
+from smg_fast.experiments import run_curves as plots  # noqa: E402
+
+from smg_fast.experiments import references
 from smg_fast.config import make_config  # noqa: E402
-from smg_fast.references import PAPER, RANDOM, Reference  # noqa: E402
+from smg_fast.experiments.references import PAPER, RANDOM, Reference  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +84,7 @@ def test_paper_numbers_for_the_runs_task_mode_method_and_variant():
 # ---- the final table -------------------------------------------------------------------------------------
 
 def test_final_table_puts_the_run_beside_the_random_policy_and_the_paper(tmp_path):
-    from smg_fast.runfiles import final_returns
+    from smg_fast.run.directory import final_returns
 
     cfg = make_config("cartpole-swingup", "smg", "quick")
     refs = {RANDOM: {m: Reference(120.0, 56.0, 20, "20 episodes") for m in cfg.eval_modes},
@@ -139,7 +141,7 @@ def test_curves_with_one_evaluation_show_the_references_in_range(tmp_path):
 # ---- progress ----------------------------------------------------------------------------------------------
 
 def test_evaluation_shows_a_progress_bar_and_returns_the_same(capsys):
-    from smg_fast.evaluate import Evaluator, RandomPolicy
+    from smg_fast.run.evaluate import Evaluator, RandomPolicy
 
     cfg = make_config("cartpole-swingup", "sac", "quick", episode_length=24)  # 3 agent steps per episode
     results = []

@@ -14,9 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smg_fast import aggregates, paper, tables
-from smg_fast.report import build_blocks
-from smg_fast.results import Column, collect, score_table
+from smg_fast.experiments import aggregates
+
+from smg_fast.experiments import paper
+
+from smg_fast.experiments import tables
+from smg_fast.experiments.report import build_blocks
+from smg_fast.experiments.results import Column, collect, score_table
 
 MODES = ("train", "video_hard")
 
@@ -227,7 +231,7 @@ def test_report_command_writes_tables_aggregates_and_curves(runs, tmp_path):
 
 
 def test_curves_are_mean_and_std_across_seeds(runs):
-    from smg_fast.curves import across_seeds, collect_curves
+    from smg_fast.experiments.paper_curves import across_seeds, collect_curves
 
     used, _ = collect(runs)
     curves = collect_curves(used)["walker-walk"]["train"][Column("sac")]
@@ -367,7 +371,7 @@ def test_transcribed_tables_match_the_paper_text():
 
 def test_report_arithmetic_reproduces_the_papers_own_columns():
     """The paper's Δ columns, ablation changes and averages follow from its means by the rules in
-    smg_fast.tables: applying the report's code to the published means gives the published numbers."""
+    smg_fast.experiments.tables: applying the report's code to the published means gives the published numbers."""
     data = paper.load()
     t = data["tables"]
     for tid in ("1", "2", "6", "7", "8"):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from smg_fast.agent import Batch, make_agent
 from smg_fast.agent.sgqn import AttributionDecoder
-from smg_fast.checkpoint import load_checkpoint
+from smg_fast.run.checkpoint import load_checkpoint
 from smg_fast.config import make_config
 from smg_fast.replay import ReplayBuffer
 

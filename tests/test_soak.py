@@ -2,7 +2,7 @@
 synthetic stand-ins. Checkpoint bytes do not grow with the replay's fill, memory grows by at most the replay
 plus 2 GB, and every evaluation and checkpoint happens. Times are reported by the benchmark
 (benchmarks/test_bench_soak.py), not asserted here."""
-from smg_fast.testing import soak
+from synthetic import soak
 
 
 def test_checkpoint_bytes_stay_flat_and_memory_bounded_over_a_20k_step_run(tmp_path):

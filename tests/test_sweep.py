@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from smg_fast import grid as gridmod
-from smg_fast import sweep
-from smg_fast.grid import GridError, load_grid, parse_grid
+from smg_fast.experiments import grid as gridmod
+from smg_fast.experiments import sweep
+from smg_fast.experiments.grid import GridError, load_grid, parse_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -317,13 +317,13 @@ def test_concurrency_follows_the_per_run_request_and_the_cluster():
             return self.res
 
     g = parse_grid({"methods": ["smg"], "tasks": ["walker-walk"], "seeds": 1, "resources": {"cpus": 2, "gpus": 0.25}})
-    assert sweep._cluster_check(FakeRay(64, 8), g) == 32      # 8 GPUs / 0.25
-    assert sweep._cluster_check(FakeRay(16, 8), g) == 8       # 16 CPUs / 2
+    assert sweep.runs_that_fit(FakeRay(64, 8), g) == 32      # 8 GPUs / 0.25
+    assert sweep.runs_that_fit(FakeRay(16, 8), g) == 8       # 16 CPUs / 2
     g.gpus = 0.0
-    assert sweep._cluster_check(FakeRay(7, 0), g) == 3
+    assert sweep.runs_that_fit(FakeRay(7, 0), g) == 3
     g.gpus = 0.5
     with pytest.raises(sweep.SweepError, match="gpus = 0"):
-        sweep._cluster_check(FakeRay(16, 0), g)
+        sweep.runs_that_fit(FakeRay(16, 0), g)
     g.cpus = 32
     with pytest.raises(sweep.SweepError, match="32 CPUs"):
-        sweep._cluster_check(FakeRay(16, 8), g)
+        sweep.runs_that_fit(FakeRay(16, 8), g)

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from smg_fast.config import make_config
-from smg_fast.checkpoint import load_checkpoint
-from smg_fast.train import NonFiniteLossError, Trainer, updates_due
+from smg_fast.run.checkpoint import load_checkpoint
+from smg_fast.run.trainer import NonFiniteLossError, Trainer, updates_due
 
 TINY = [
     "--task", "cartpole-swingup", "--preset", "quick", "--steps", "32", "--batch-size", "4",
@@ -160,7 +160,7 @@ def test_update_schedule_counts():
 def test_random_policy_baseline_is_seeded_bounded_and_tabled(tmp_path):
     from gymnasium.spaces import Box
 
-    from smg_fast.evaluate import RandomPolicy, random_policy_returns
+    from smg_fast.run.evaluate import RandomPolicy, random_policy_returns
 
     policy = RandomPolicy(Box(-np.ones(2, np.float32), np.array([1.0, 0.5], np.float32)), seed=3)
     a = policy.act(np.zeros((5, 9, 84, 84), np.uint8))

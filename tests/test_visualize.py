@@ -1,4 +1,4 @@
-"""smg_fast.visualize (explanation grids, episode videos) and smg_fast.plots (learning curves).
+"""smg_fast.run.pictures (explanation grids, episode videos) and smg_fast.experiments.run_curves (learning curves).
 
 A tiny SMG agent with random weights is enough: these tests check the pictures' layout, content
 routing and file formats, not what a trained agent has learned. Envs run a few steps only (cartpole's
@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from smg_fast import plots, visualize
+from smg_fast.experiments import run_curves as plots
+
+from smg_fast.run import pictures as visualize
 from smg_fast.agent import make_agent
 from smg_fast.config import make_config
 

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from smg_fast.agent import losses as L
 from smg_fast.agent.adam import Adam

@@ -18,7 +18,8 @@ import torch
 from smg_fast.data import MissingDataError, default_data_dir, require, resolve_data_dir
 from smg_fast.data import manifest
 from smg_fast.data.colors import UnsafePickleError, colors_from_legacy_pickle
-from smg_fast.data.download import download, git_blob_id, git_blob_id_of_file, main
+from smg_fast.cli.data import main
+from smg_fast.data.download import download, git_blob_id, git_blob_id_of_file
 
 
 def test_packaged_table_matches_reference_manifest(shared_data):

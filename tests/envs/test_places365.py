@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from smg_fast.data import MissingDataError, places365
-from smg_fast.data.download import main
+from smg_fast.cli.data import main
 from smg_fast.data.fetch import LocalWriteError, TransferError, UnreachableError
 from smg_fast.data.places365 import ChecksumError, install
 from smg_fast.envs.backgrounds import OverlayImages

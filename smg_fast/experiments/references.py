@@ -14,7 +14,7 @@ seconds per task. DMC-GB's modes change only colours and backgrounds, never the 
 measurement on the training scene serves every DMC mode (tested); the robot tasks' test scenes are
 separate scenes and are measured one by one.
 
-Paper: :func:`smg_fast.paper.lookup` for (task, mode, algo), or the ablation variant when the run drops one
+Paper: :func:`smg_fast.experiments.paper.lookup` for (task, mode, algo), or the ablation variant when the run drops one
 of SMG's losses: the mean ± std over the paper's 4 seeds after its full training budget.
 """
 from __future__ import annotations
@@ -182,7 +182,7 @@ def paper_references(task: str, modes, algo: str, variant: str | None = "") -> d
     """{mode: Reference} of the paper's published mean ± std (4 seeds) for the modes it reports."""
     if variant is None:
         return {}
-    from smg_fast import paper
+    from smg_fast.experiments import paper
 
     table = paper.lookup()
     out = {}
@@ -230,7 +230,7 @@ def comparison_table(per_seed: dict[str, dict[str, list[float]]], modes, refs: d
     with notes that say what the references are and where the run stands, and the CSV rows (one per mode
     and seed: ``mode, seed, mean_return, std_return, episodes`` and the references' ``random_mean,
     random_std, paper_mean, paper_std, paper_table``)."""
-    from smg_fast.evaluate import seed_cells
+    from smg_fast.run.evaluate import seed_cells
     from smg_fast.tasks import task_spec
 
     seeds = list(per_seed)
@@ -269,7 +269,7 @@ def comparison_table(per_seed: dict[str, dict[str, list[float]]], modes, refs: d
         notes.append(f"{RANDOM}: uniform random actions on the same task, mean ± std over {any_ref.n} episodes{same}.")
     if pap:
         notes.append(f"paper: the published mean ± std over 4 seeds after {budget:,} steps with the paper's settings "
-                     "(smg_fast/paper_results.json).")
+                     "(smg_fast/experiments/paper_results.json).")
     if standing and cfg is not None and step is not None:
         counts = {k: sum(v == k for v in standing.values()) for k in ("above", "within", "below")}
         where = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
@@ -294,6 +294,6 @@ CSV_FIELDS = ["mode", "seed", "mean_return", "std_return", "episodes", "random_m
 
 
 def write_comparison(markdown: str, rows: list[dict], out_stem) -> tuple[Path, Path]:
-    from smg_fast.evaluate import write_table
+    from smg_fast.run.evaluate import write_table
 
     return write_table(markdown, rows, out_stem, CSV_FIELDS)

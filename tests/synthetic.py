@@ -1,6 +1,6 @@
 """Stand-ins that let the real training loop run without rendering or network work: a synthetic pixel
 environment, an agent whose update only samples the replay, and an evaluator that steps nothing. The loop
-tests and the loop-overhead (soak) benchmark drive :class:`smg_fast.train.Trainer` with them, so what they
+tests and the loop-overhead (soak) benchmark drive :class:`smg_fast.run.trainer.Trainer` with them, so what they
 measure is the loop's own cost: storage, logging, checkpoints, evaluation bookkeeping.
 """
 from __future__ import annotations
@@ -109,8 +109,8 @@ class NullEvaluator:
 
 def synthetic_trainer(cfg, *, image_size: int = 84, action_dim: int = 6, episode_steps: int = 250,
                       batch_size: int = 64, resume: bool = False, update_hook=None):
-    """A :class:`~smg_fast.train.Trainer` for ``cfg`` over the stand-ins above."""
-    from smg_fast.train import Trainer
+    """A :class:`~smg_fast.run.trainer.Trainer` for ``cfg`` over the stand-ins above."""
+    from smg_fast.run.trainer import Trainer
 
     env = SyntheticEnv(image_size, cfg.frame_stack, action_dim, episode_steps, cfg.seed)
     agent = SamplingAgent(action_dim, batch_size, update_hook=update_hook)
@@ -137,7 +137,7 @@ def soak(run_dir, steps: int, *, image_size: int = 84, checkpoint_every: int = 5
     import time
 
     from smg_fast.config import make_config
-    from smg_fast.train import Trainer
+    from smg_fast.run.trainer import Trainer
 
     cfg = make_config("walker-walk", "sac", "paper", train_steps=steps, replay_capacity=steps,
                       checkpoint_every=checkpoint_every, eval_freq=eval_freq, eval_modes=("train",),

@@ -8,8 +8,8 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from smg_fast import runfiles
-from smg_fast.results import RunResult, is_robot, mode_order, ordered_columns, task_order
+from smg_fast.run import directory as rundir
+from smg_fast.experiments.results import RunResult, is_robot, mode_order, ordered_columns, task_order
 
 TITLES = {"train": "Training", "color_easy": "Color-Easy", "color_hard": "Color-Hard", "video_easy": "Video-Easy",
           "video_hard": "Video-Hard"}
@@ -31,7 +31,7 @@ def collect_curves(results: list[RunResult]):
     """``{task: {mode: {column: [curve per seed]}}}`` from each run's eval.csv."""
     out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in results:
-        for mode, curve in runfiles.eval_curves(r.path).items():
+        for mode, curve in rundir.eval_curves(r.path).items():
             if curve:
                 out[r.task][mode][r.column].append(curve)
     return out

@@ -8,24 +8,23 @@ from finished runs.
 
 Writes ``report.md`` (every table), ``results.csv`` (one row per task × mode × column), ``aggregates.csv``
 and ``curves/<task>.png`` + ``curves/all_tasks.png`` into ``--out`` (default ``SWEEP_DIR/report``, else
-``./report``), and prints the Markdown. Formats (see :mod:`smg_fast.tables`): per evaluation mode a
+``./report``), and prints the Markdown. Formats (see :mod:`smg_fast.experiments.tables`): per evaluation mode a
 table of tasks × methods (Tables 1, 6, 7), the average over modes (Table 7), per robot task a table of
 modes × methods with an average row (Tables 2, 8), and for a method run with several variants (the
 ablations of a grid) the layout of Tables 3 and 9. Aggregates: IQM across tasks with 95 %
-stratified-bootstrap confidence intervals (see :mod:`smg_fast.aggregates`), per mode and over all modes,
+stratified-bootstrap confidence intervals (see :mod:`smg_fast.experiments.aggregates`), per mode and over all modes,
 for DMControl tasks and for robot tasks separately (their return scales differ).
 """
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
-from smg_fast import tables
-from smg_fast.grid import GRID_COPY
-from smg_fast.results import (Column, RunResult, collect, is_robot, mode_order, ordered_columns,
+from smg_fast.experiments import tables
+from smg_fast.experiments.grid import GRID_COPY
+from smg_fast.experiments.results import (Column, RunResult, collect, is_robot, mode_order, ordered_columns,
                               reference_column, score_table, task_order)
-from smg_fast.tables import AVERAGE, Block, average_stat, stat
+from smg_fast.experiments.tables import AVERAGE, Block, average_stat, stat
 
 
 def _cols_with(stats, rows_keys, columns) -> list:
@@ -107,7 +106,7 @@ def build_blocks(scores: dict, chosen: Column | None) -> list[Block]:
 def aggregate_rows(results: list[RunResult], reps: int, seed: int) -> list[dict]:
     """IQM (and mean) with 95 % stratified-bootstrap CIs per (family, mode, column); strata are tasks
     (tasks × test modes for "all modes"). A column enters a row only with values on every task of it."""
-    from smg_fast import aggregates
+    from smg_fast.experiments import aggregates
 
     scores = score_table(results)
     out = []
@@ -187,7 +186,7 @@ def make_report(paths, out_dir: Path | None = None, method: str | None = None, w
                 include_unfinished: bool = False, decimals: int = 0, reps: int = 50_000, seed: int = 0,
                 curves: bool = True) -> tuple[str, list[Path]]:
     """Everything ``smg-fast report`` writes; returns (Markdown, written paths)."""
-    from smg_fast import paper
+    from smg_fast.experiments import paper
 
     used, left = collect(paths, include_unfinished)
     if not used:
@@ -230,7 +229,7 @@ def make_report(paths, out_dir: Path | None = None, method: str | None = None, w
             md.append(aggregates_markdown(agg, reps, decimals))
             written.append(write_csv(out_dir / "aggregates.csv", agg, list(agg[0])))
     if curves:
-        from smg_fast.curves import plot_curves
+        from smg_fast.experiments.paper_curves import plot_curves
 
         figs = plot_curves(used, out_dir / "curves")
         if figs:
@@ -243,54 +242,10 @@ def make_report(paths, out_dir: Path | None = None, method: str | None = None, w
 
 
 def paper_only(decimals: int = 0) -> str:
-    from smg_fast import paper
+    from smg_fast.experiments import paper
 
     data = paper.load()
     parts = [f"# Published results\n\n{data['source']}\n"]
     parts += [tables.markdown(b, decimals) for b in paper.blocks()]
     parts.append("Notes:\n" + "\n".join(f"- {n}" for n in data["notes"]) + "\n")
     return "\n".join(parts)
-
-
-def _main(args: argparse.Namespace) -> int:
-    if args.decimals < 0 or args.bootstrap_reps < 0:
-        raise SystemExit("smg-fast report: --decimals and --bootstrap-reps must be >= 0")
-    if not args.paths:
-        if not args.paper:
-            raise SystemExit("smg-fast report: give run or sweep directories (or --paper for the paper's tables)")
-        text = paper_only(args.decimals)
-        print(text)
-        if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            (Path(args.out) / "paper.md").write_text(text)
-        return 0
-    try:
-        text, written = make_report(args.paths, args.out, args.method, args.paper, args.include_unfinished,
-                                    args.decimals, args.bootstrap_reps, args.seed, not args.no_curves)
-    except FileNotFoundError as e:
-        raise SystemExit(f"smg-fast report: {e}") from None
-    print(text)
-    print("written: " + ", ".join(str(p) for p in written))
-    return 0
-
-
-def add_report_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("report",
-                              help="the paper's tables, IQM aggregates and learning curves from finished runs",
-                              description="The paper's table formats (Tables 1-3, 6-9), IQM aggregates with "
-                                          "stratified-bootstrap CIs and Figure-11-style curves from finished runs "
-                                          "(run directories or sweep directories).")
-    p.add_argument("paths", nargs="*", help="run directories and/or sweep directories")
-    p.add_argument("--out", default=None, help="output directory (default SWEEP_DIR/report, else ./report)")
-    p.add_argument("--method", default=None, help="the column whose Δ over the best other is shown (default smg)")
-    p.add_argument("--paper", action="store_true", help="put the paper's published numbers beside the results")
-    p.add_argument("--include-unfinished", action="store_true",
-                   help="also use unfinished runs (their latest evaluation)")
-    p.add_argument("--decimals", type=int, default=0, help="decimals of the returns shown (default 0, as the paper)")
-    p.add_argument("--bootstrap-reps", type=int, default=50_000,
-                   help="bootstrap resamples for the CIs (default 50000, as rliable; 0: no aggregates)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    p.add_argument("--no-curves", action="store_true", help="skip the learning-curve figures")
-    p.set_defaults(func=_main)
-    return p
-

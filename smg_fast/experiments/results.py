@@ -8,8 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smg_fast import runfiles
-from smg_fast.grid import GRID_COPY, LOSSES, GridError, load_grid
+from smg_fast.run import directory as rundir
+from smg_fast.experiments.grid import GRID_COPY, LOSSES, GridError, load_grid
 
 # The paper's column order (Tables 1, 2, 6-8); other methods follow in name order.
 METHOD_ORDER = ("sac", "drq", "soda", "svea", "srm", "sgqn", "smg")
@@ -106,7 +106,7 @@ def _config_columns(runs: list[tuple[Path, dict]]) -> dict[Path, Column]:
 
 def _grid_specs(sweep_dir: Path) -> dict[Path, Column]:
     """Run directory → (task, seed, column) for the runs of a sweep's grid."""
-    from smg_fast.sweep import run_path
+    from smg_fast.experiments.sweep import run_path
 
     try:
         grid = load_grid(sweep_dir)
@@ -129,12 +129,12 @@ def collect(paths, include_unfinished: bool = False) -> tuple[list[RunResult], l
             raise FileNotFoundError(f"{p} does not exist")
         if (p / GRID_COPY).is_file():
             specs.update(_grid_specs(p))
-        runs = runfiles.find_runs(p)
+        runs = rundir.find_runs(p)
         if not runs:
             raise FileNotFoundError(f"{p} holds no run directory (no config.json at or under it)")
         for r in runs:
             if all(r.resolve() != q.resolve() for q, _ in found):
-                found.append((r, runfiles.read_config(r)))
+                found.append((r, rundir.read_config(r)))
     from_config = _config_columns([(r, c) for r, c in found if r.resolve() not in specs])
     used, left = [], []
     for r, cfg in found:
@@ -142,10 +142,10 @@ def collect(paths, include_unfinished: bool = False) -> tuple[list[RunResult], l
             task, seed, col = specs[r.resolve()]
         else:
             col, task, seed = from_config[r], str(cfg.get("task", "?")), int(cfg.get("seed", 0))
-        finished = runfiles.is_finished(r)
+        finished = rundir.is_finished(r)
         res = RunResult(r, task, col, seed, finished)
         if finished or include_unfinished:
-            res.values, res.source = runfiles.final_returns(r)
+            res.values, res.source = rundir.final_returns(r)
         (used if (finished or include_unfinished) and res.values else left).append(res)
     return used, left
 

@@ -152,7 +152,7 @@ def _label(group: str, mode: str, n_runs: int, many_groups: bool) -> str:
 
 
 def _mean_std(ref) -> tuple[float, float]:
-    """(mean, std) of a reference: a :class:`smg_fast.references.Reference`, a (mean, std[, ...]) tuple or a
+    """(mean, std) of a reference: a :class:`smg_fast.experiments.references.Reference`, a (mean, std[, ...]) tuple or a
     bare number."""
     if hasattr(ref, "mean"):
         return float(ref.mean), float(ref.std)
@@ -234,7 +234,7 @@ def plot_learning_curves(run_dirs: Sequence[str | Path], out_path, random_return
     """Write a PNG of the runs' learning curves (see the module docstring); returns its path.
 
     ``references``: ``{name: {mode: reference}}`` drawn as horizontal lines on the evaluation panel (a
-    reference is a :class:`smg_fast.references.Reference`, ``(mean, std)`` or a number), e.g. the random
+    reference is a :class:`smg_fast.experiments.references.Reference`, ``(mean, std)`` or a number), e.g. the random
     policy's and the paper's returns; one value for every mode is one grey line with its ± std band, else
     one line per mode in that mode's colour. A ``random policy`` reference is also drawn on the training
     panel. ``x_max``: the run's budget in steps, so that a run's few evaluations sit where they belong on

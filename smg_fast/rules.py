@@ -1,18 +1,7 @@
-"""What a setting or a command-line value may be, checked before anything starts.
-
-:func:`check_config` holds the rules of every run and agent setting (:data:`RULES`, plus the rules that
-tie settings together, e.g. the replay's minimum size); :meth:`smg_fast.config.RunConfig.check` runs it,
-so :func:`smg_fast.config.make_config` refuses a bad value for every caller. The other checks look at this
-machine and its files (task names, devices, data, overlay images, memory) and are what the command line
-runs before it creates a directory or starts an environment.
-
-Errors, each with a message that names the value and what is allowed:
-
-* :class:`SettingError` (a ValueError): a setting outside its rule; ``key`` names it, so the command line
-  can say which flag it came from;
-* :class:`UsageError` (a ValueError): a command-line value that cannot work (exit status 2);
-* :class:`NotAvailableError` (a RuntimeError): something this machine lacks: a GPU, data, a folder, memory
-  (exit status 1).
+"""What a setting may be: a rule per run and agent setting (:data:`RULES`) and the rules that tie settings
+together (e.g. the replay's minimum size). :meth:`smg_fast.config.RunConfig.check` runs :func:`check_config`,
+so :func:`smg_fast.config.make_config` refuses a bad value for every caller with a
+:class:`~smg_fast.errors.SettingError` naming the setting. What this machine has is :mod:`smg_fast.machine`.
 """
 from __future__ import annotations
 
@@ -21,31 +10,7 @@ import numbers
 import re
 from dataclasses import dataclass
 
-
-class SettingError(ValueError):
-    """A setting outside its rule. ``key``: the setting; ``value``: what it was; ``need``: what is allowed."""
-
-    def __init__(self, key: str, value, need: str):
-        self.key, self.value, self.need = key, value, need
-        super().__init__(f"{key}={_show(value)}: {need}")
-
-
-class UsageError(ValueError):
-    """A command-line value that cannot work; the message names the flag."""
-
-
-class NotAvailableError(RuntimeError):
-    """Something the command asks for that this machine does not have (a GPU, data, a folder, memory)."""
-
-
-def _show(value) -> str:
-    if isinstance(value, (tuple, list)):
-        return ",".join(map(str, value))
-    return str(value)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Per-setting rules.
+from smg_fast.errors import SettingError
 
 INT32_MAX = 2**31 - 1
 
@@ -138,7 +103,7 @@ FREQ = Range(lo=1, hi=INT32_MAX, integer=True)
 
 # Every run and agent setting with its rule. Settings checked elsewhere: ``task`` (smg_fast.tasks: robot
 # names; :func:`check_task`: dm_control's suite), ``algo`` (smg_fast.agent.method_class), ``eval_modes``
-# (smg_fast.tasks.check_modes), ``run_dir`` (smg_fast.rundir).
+# (smg_fast.tasks.check_modes), ``run_dir`` (smg_fast.run.directory).
 RULES: dict[str, object] = {
     # run
     "seed": Range(lo=0, hi=2_000_000_000, integer=True),  # seed + 42 + a worker's index seed numpy (< 2**32)
@@ -278,138 +243,3 @@ def _check_together(v: dict) -> None:
                            "(or larger frames)") from None
     if 2 * v["shift_pad"] >= v["image_size"]:
         raise SettingError("shift_pad", v["shift_pad"], f"must be below image_size / 2 = {v['image_size'] // 2}")
-
-
-# ----------------------------------------------------------------------------------------------------
-# This machine: tasks, devices, data, overlay images, memory.
-
-def check_task(task: str, flag: str = "--task") -> None:
-    """UsageError unless ``task`` is a dm_control suite task (``domain-task``) or one of SMG's robot tasks.
-    Picks the headless GL backend first (dm_control fixes it when first imported)."""
-    import difflib
-
-    from smg_fast.tasks import ROBOT_TASKS, is_robot_task
-
-    if is_robot_task(task):
-        if task in ROBOT_TASKS:
-            return
-        known = list(ROBOT_TASKS)
-    else:
-        from smg_fast.envs import ensure_gl_backend
-
-        ensure_gl_backend()
-        from dm_control import suite
-
-        if "-" in task and tuple(task.split("-", 1)) in suite.ALL_TASKS:
-            return
-        known = [f"{d}-{t}" for d, t in suite.ALL_TASKS] + list(ROBOT_TASKS)
-    close = difflib.get_close_matches(task, known, n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise UsageError(f"{flag} {task}: not a task: give a dm_control suite task as domain-task (e.g. walker-walk, "
-                     f"cartpole-swingup) or {' / '.join(ROBOT_TASKS)}{hint}")
-
-
-def check_modes_text(text: str, task: str, flag: str) -> tuple[str, ...]:
-    """The modes of ``--eval-modes`` / ``--modes`` text (``all`` or a comma-separated list) for ``task``."""
-    from smg_fast.tasks import parse_modes
-
-    try:
-        return parse_modes(text, task)
-    except ValueError as e:
-        raise UsageError(f"{flag} {text}: {e}") from None
-
-
-def check_device(device: str, flag: str = "--device") -> None:
-    """UsageError for a device string that is not cpu / cuda / cuda:N; NotAvailableError when it names a
-    GPU that PyTorch cannot see here."""
-    if not RULES["device"].ok(device):
-        raise UsageError(f"{flag} {device}: must be {RULES['device'].describe()}")
-    if device == "cpu":
-        return
-    import torch
-
-    if not torch.cuda.is_available():
-        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        raise NotAvailableError(f"{flag} {device}: no CUDA device is available to PyTorch here "
-                                f"(torch {torch.__version__}, {build}); use --device cpu")
-    index = int(device.partition(":")[2] or 0)
-    if index >= torch.cuda.device_count():
-        raise NotAvailableError(f"{flag} {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                                f"numbered from 0")
-
-
-def check_overlay_source(source: str, flag: str = "--overlay-source", typed: str | None = None) -> None:
-    """UsageError for a source that is not procedural / places365 / folder:PATH; NotAvailableError (naming
-    the download command where there is one) when its images are not there. Messages start with ``typed``
-    (what the user wrote, e.g. ``--set overlay_source=folder:x``), else ``flag source``."""
-    from smg_fast.envs.backgrounds import check_overlay_source as check
-
-    typed = typed or f"{flag} {source}"
-    try:
-        check(source)
-    except FileNotFoundError as e:  # MissingDataError included
-        raise NotAvailableError(f"{typed}: {e}") from None
-    except ValueError as e:
-        raise UsageError(f"{typed}: {e}") from None
-
-
-def check_data(task: str, modes) -> None:
-    """NotAvailableError (naming the download command) when a file that ``task``'s environments in ``modes``
-    need is not in the data directory: DMC-GB colour tables and videos, the robot scenes. Reads only
-    small files."""
-    from smg_fast.tasks import is_robot_task
-
-    try:
-        if is_robot_task(task):
-            from smg_fast.envs.robot_assets import load_scene
-
-            for mode in {"train", *modes}:
-                load_scene(task, mode)
-            return
-        for mode in modes:
-            if mode.startswith("color"):
-                from smg_fast.data.colors import load_colors
-
-                load_colors(mode)
-            elif mode.startswith("video"):
-                from smg_fast.envs.backgrounds import dmcgb_videos
-
-                dmcgb_videos(mode, (84, 84))
-    except FileNotFoundError as e:  # MissingDataError
-        raise NotAvailableError(str(e)) from None
-
-
-def check_memory(cfg, action_dim: int = 64) -> None:
-    """NotAvailableError when the run's replay buffer cannot fit in the memory of its device (the check the
-    buffer makes itself, done before any environment starts; ``action_dim`` is a bound until the env says)."""
-    import torch
-
-    from smg_fast.replay import ReplayBuffer, available_memory
-
-    capacity = min(cfg.replay_capacity, cfg.train_steps + 1)
-    frame = (3, cfg.image_size, cfg.image_size)
-    need = ReplayBuffer.nbytes(capacity, frame, action_dim)
-    if cfg.replay_storage == "mmap":
-        need -= capacity * 3 * cfg.image_size ** 2
-    free = available_memory(torch.device(cfg.device))
-    if need > 0.9 * free:
-        raise NotAvailableError(
-            f"the replay buffer of {capacity:,} transitions needs {need / 2**30:.1f} GiB on {cfg.device}, but only "
-            f"{free / 2**30:.1f} GiB is available: lower --steps or --replay-capacity, or use --set "
-            "replay_storage=mmap (frames in a file in the run directory)")
-
-
-def check_writable_file(path, flag: str) -> None:
-    """NotAvailableError when a file cannot be written at ``path`` (its folder is not writable, or it is a
-    directory). Creates nothing."""
-    import os
-    from pathlib import Path
-
-    path = Path(path)
-    if path.is_dir():
-        raise NotAvailableError(f"{flag} {path}: is a directory")
-    where = path.absolute().parent
-    while not where.exists() and where != where.parent:
-        where = where.parent
-    if not where.is_dir() or not os.access(where, os.W_OK | os.X_OK):
-        raise NotAvailableError(f"{flag} {path}: {where} is not a writable directory")

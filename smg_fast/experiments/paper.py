@@ -10,14 +10,14 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from smg_fast.tables import AVERAGE, Block, Stat
+from smg_fast.experiments.tables import AVERAGE, Block, Stat
 
 SEEDS = 4  # "we calculate the mean and standard deviation with four random seeds" (Table 1 caption)
 
 
 @lru_cache(maxsize=1)
 def load() -> dict:
-    return json.loads(resources.files("smg_fast").joinpath("paper_results.json").read_text(encoding="utf-8"))
+    return json.loads(resources.files("smg_fast.experiments").joinpath("paper_results.json").read_text(encoding="utf-8"))
 
 
 def _cells(row: dict, kind: str) -> dict[str, list]:

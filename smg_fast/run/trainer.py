@@ -12,7 +12,7 @@ Ctrl-C or SIGTERM stops the loop after the current update — also inside the up
 checkpoint there and raises :class:`TrainingStopped` (``smg-fast train --resume RUN_DIR`` continues, the
 burst where it stopped; a stop between episode ends resumes in a new episode); a second signal interrupts
 at once, leaving the last periodic checkpoint. A checkpoint that cannot be written (disk full, I/O error)
-stops the run cleanly with :class:`smg_fast.checkpoint.CheckpointError`: the last good checkpoint is intact
+stops the run cleanly with :class:`smg_fast.run.checkpoint.CheckpointError`: the last good checkpoint is intact
 and the run can be resumed from it once there is room. The run directory is locked while the run uses it.
 """
 from __future__ import annotations
@@ -29,14 +29,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from smg_fast import checkpoint as ckpt
+from smg_fast.run import checkpoint as ckpt
 from smg_fast.agent import make_agent
 from smg_fast.config import RunConfig
-from smg_fast.evaluate import Evaluator, summary_rows
-from smg_fast.logger import Logger, MetricAverager
+from smg_fast.run.evaluate import Evaluator, summary_rows
+from smg_fast.run.logger import Logger, MetricAverager
 from smg_fast.replay import ReplayBuffer
-from smg_fast.rundir import RunLock
-from smg_fast.runtime import tune_allocator
+from smg_fast.run.directory import RunLock
+from smg_fast.run.allocator import tune_allocator
 from smg_fast.tasks import env_kwargs
 
 

@@ -1,0 +1,3 @@
+from smg_fast.cli import main
+
+main()

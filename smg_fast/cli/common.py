@@ -1,0 +1,89 @@
+"""What several subcommands check or read the same way: typed ``--set`` pairs, integer flags, a setting
+error in the words the user typed, evaluation-mode lists, a run directory to load, the references a
+results table is printed beside."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from smg_fast.errors import SettingError, UsageError, show_value
+
+
+def dest(flag: str) -> str:
+    """argparse's attribute name of ``flag``."""
+    return flag.lstrip("-").replace("-", "_")
+
+
+def parse_set_pairs(pairs: list[str], algo: str, given: dict) -> dict:
+    """--set KEY=VALUE pairs, typed after the run or ``algo`` setting they name; ``given[key]`` records how
+    each was typed, for error messages."""
+    from smg_fast.config import parse_setting
+
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageError(f"--set {pair}: expected KEY=VALUE, e.g. --set init_steps=500")
+        key = key.strip().replace("-", "_")
+        if key in ("task", "algo", "preset", "run_dir"):
+            raise UsageError(f"--set {pair}: give it as --{key.replace('_', '-')}")
+        try:
+            out[key] = parse_setting(algo, key, value)
+        except ValueError as e:
+            raise UsageError(f"--set {pair}: {e}") from None
+        given[key] = f"--set {pair}"
+    return out
+
+
+def check_number(value, flag: str, lo: float | None = 1, hi: float | None = None, integer: bool = True,
+                 lo_open: bool = False) -> None:
+    """UsageError unless the number flag ``value`` (None: not given) lies in its range."""
+    from smg_fast.rules import Range
+
+    rule = Range(lo=lo, hi=hi, integer=integer, lo_open=lo_open)
+    if value is not None and not rule.ok(value):
+        raise UsageError(f"{flag} {value}: must be {rule.describe()}")
+
+
+def setting_error(e: SettingError, given: dict, where: str) -> UsageError:
+    """A SettingError in the words the user typed: the flag or --set pair that gave the value."""
+    typed = given.get(e.key) or f"{e.key}={show_value(e.value)} ({where})"
+    return UsageError(f"{typed}: {e.need}")
+
+
+def check_modes_text(text: str, task: str, flag: str) -> tuple[str, ...]:
+    """The modes of ``--eval-modes`` / ``--modes`` text (``all`` or a comma-separated list) for ``task``."""
+    from smg_fast.tasks import parse_modes
+
+    try:
+        return parse_modes(text, task)
+    except ValueError as e:
+        raise UsageError(f"{flag} {text}: {e}") from None
+
+
+def run_config(run: str, flag: str = "--run"):
+    """The config of run directory ``run`` with a checkpoint to load; RunDirError naming it otherwise."""
+    from smg_fast.run.checkpoint import read_config
+    from smg_fast.run.directory import RunDirError, has_checkpoint
+
+    path = Path(run)
+    if not path.is_dir():
+        raise RunDirError(f"{flag} {run}: no such directory")
+    if not (path / "config.json").is_file():
+        raise RunDirError(f"{flag} {run}: not an smg-fast run directory (it holds no config.json)")
+    if not has_checkpoint(path):
+        raise RunDirError(f"{flag} {run}: the run holds no checkpoint yet (one is written every "
+                          "--checkpoint-every steps and at the end)")
+    return read_config(path)
+
+
+def references_or_note(cfg, progress: bool) -> dict:
+    """The run's references (random policy, paper); a reference that cannot be measured is left out with a
+    note rather than failing the end of a finished run."""
+    from smg_fast.experiments import references
+
+    try:
+        return references.run_references(cfg, progress)
+    except Exception as e:  # noqa: BLE001 - optional: the table is written without it
+        print(f"random-policy reference not measured ({type(e).__name__}: {e})", file=sys.stderr)
+        return {references.PAPER: references.run_paper_references(cfg)}

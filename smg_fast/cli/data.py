@@ -1,0 +1,118 @@
+"""``smg-fast data download [dmcgb|robot|all|places365] [--dir DIR]``: its flags and errors. What it fetches
+and how each file is verified is :mod:`smg_fast.data.download` (DMC-GB, robot) and
+:mod:`smg_fast.data.places365`.
+
+Errors are one line on stderr and an exit status: 2 for a bad argument, 1 for a failure (unreachable
+server, refused or missing files, unwritable data directory), 130 when interrupted; ``--debug`` shows the
+traceback of an unexpected error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from smg_fast.data import DOWNLOAD_COMMAND
+from smg_fast.data.download import BASE_URL_ENV_VAR, DEFAULT_BASE_URL, download
+from smg_fast.data.fetch import DownloadError, UsageError
+from smg_fast.data.manifest import GROUPS
+
+
+def add_parser(sub) -> None:
+    """``data`` and its ``download`` subcommand, for ``smg-fast --help``; ``main`` hands ``data download``
+    to :func:`main` (its own parser) before the top-level parser runs."""
+    data = sub.add_parser("data", help="download and verify upstream data (DMC-GB colours and videos, robot assets)")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    data_sub.add_parser("download", help="smg-fast data download [dmcgb|robot|all] [--dir DIR] (see --help)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors on one line (not the multi-line usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+PLACES_ONLY = ("subset", "per_class", "keep_archive")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser(prog: str = f"{DOWNLOAD_COMMAND}") -> argparse.ArgumentParser:
+    from smg_fast.data import places365
+
+    p = _Parser(prog=prog, description="Fetch the upstream data files (DMC-GB colours and videos, SMG robot "
+                "assets: git blob ids verified; Places365 overlay images: MD5s verified) and store them.")
+    p.add_argument("group", nargs="?", default="all", choices=GROUPS + ("all", places365.GROUP),
+                   help="which files (default: all = dmcgb and robot; places365 is separate: 24 GB, or "
+                        "501 MB with --subset val)")
+    p.add_argument("--dir", dest="data_dir", default=None,
+                   help="data directory (default: $SMG_FAST_DATA or ~/.cache/smg-fast)")
+    p.add_argument("--base-url", default=None,
+                   help=f"dmcgb/robot: where <repo>/<commit>/<path> is served (default: ${BASE_URL_ENV_VAR} or "
+                        f"{DEFAULT_BASE_URL}); places365: where the archives are (default: "
+                        f"${places365.BASE_URL_ENV_VAR} or {places365.DEFAULT_BASE_URL})")
+    p.add_argument("--only", action="append", metavar="GLOB",
+                   help="dmcgb/robot: fetch only local names matching GLOB (repeatable), e.g. 'dmcgb/color_*'")
+    p.add_argument("--force", action="store_true",
+                   help="download again what is present; the local copy is replaced only once the new one "
+                        "is verified")
+    g = p.add_argument_group("places365")
+    g.add_argument("--subset", choices=places365.SUBSETS, default=None,
+                   help="full: the 1,803,460 train images upstream reads (24 GB download, the default); "
+                        "val: the 36,500 validation images, 100 per class (501 MB)")
+    g.add_argument("--per-class", type=_positive_int, default=None, metavar="N",
+                   help="keep a deterministic N images per class (saves disk; the archive is still "
+                        "downloaded whole)")
+    g.add_argument("--keep-archive", action="store_true", help="keep the downloaded archives after extraction")
+    p.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+    return p
+
+
+def _fail(prog: str, message: str, code: int) -> int:
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``smg-fast data download``; ``argv`` holds the arguments after ``download``.
+
+    Returns the exit status: 0 done, 1 failed (the reason on one line), 2 bad arguments, 130 interrupted.
+    """
+    from smg_fast.data import places365
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = parser.prog
+    try:
+        if args.group == places365.GROUP:
+            if args.only:
+                raise UsageError("--only applies to dmcgb/robot files; for places365 use --subset / --per-class")
+            places365.install(args.data_dir, subset=args.subset or "full", per_class=args.per_class,
+                              base_url=args.base_url, force=args.force, keep_archive=args.keep_archive)
+            return 0
+        given = [f"--{name.replace('_', '-')}" for name in PLACES_ONLY if getattr(args, name) not in (None, False)]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise UsageError(f"{', '.join(given)} only {verb} to `{DOWNLOAD_COMMAND} {places365.GROUP}`")
+        report = download(args.group, args.data_dir, base_url=args.base_url, only=args.only, force=args.force)
+        return 0 if report.ok else 1
+    except UsageError as err:
+        return _fail(prog, f"{err} (see --help)", 2)
+    except DownloadError as err:
+        return _fail(prog, str(err), 1)
+    except KeyboardInterrupt:
+        return _fail(prog, "interrupted; run the same command again to continue (partial downloads resume)",
+                     130)
+    except Exception as err:  # an unexpected failure: one line unless --debug
+        if args.debug:
+            raise
+        return _fail(prog, f"unexpected {type(err).__name__}: {err} (re-run with --debug for the traceback)", 1)

@@ -1,0 +1,57 @@
+"""``smg-fast eval``: trained runs (one per seed) evaluated on DMC-GB modes or robot test scenes, written as a
+Markdown + CSV table beside a random policy and the paper."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from smg_fast.cli.common import check_modes_text, check_number, references_or_note, run_config
+from smg_fast.errors import UsageError
+
+
+def add_parser(sub) -> None:
+    e = sub.add_parser("eval", help="evaluate trained runs on DMC-GB modes; writes a Markdown + CSV table")
+    e.add_argument("--run", nargs="+", required=True, help="run directories (one per seed)")
+    e.add_argument("--modes", default="all", help="comma-separated modes or 'all'")
+    e.add_argument("--episodes", type=int, default=5, help="episodes per mode and seed (paper tables: 5)")
+    e.add_argument("--envs", type=int, default=2, help="parallel env workers per mode")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--out", default=None, help="output path stem (default RUN/eval_table)")
+    e.add_argument("--no-progress", action="store_true", help="no progress bars")
+    e.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from smg_fast import machine
+    from smg_fast.experiments import references
+    from smg_fast.run.checkpoint import load_agent
+    from smg_fast.run.evaluate import Evaluator
+
+    check_number(args.episodes, "--episodes", 1, 10_000)
+    check_number(args.envs, "--envs", 1, 64)
+    machine.check_device(args.device)
+    cfgs = [run_config(run) for run in args.run]
+    tasks = sorted({c.task for c in cfgs})
+    if len(tasks) > 1:
+        raise UsageError(f"--run: the runs are of different tasks ({', '.join(tasks)}); evaluate one task at a time")
+    modes = check_modes_text(args.modes, tasks[0], "--modes")
+    out = Path(args.out) if args.out else Path(args.run[0]) / "eval_table"
+    machine.check_writable_file(f"{out}.md", "--out")
+    machine.check_data(tasks[0], modes)
+    per_seed = {}
+    for run in args.run:
+        cfg, agent = load_agent(run, device=args.device)
+        evaluator = Evaluator(cfg, modes, args.envs)
+        name = f"seed {cfg.seed}" if f"seed {cfg.seed}" not in per_seed else f"{Path(run).name} (seed {cfg.seed})"
+        try:
+            per_seed[name] = evaluator.evaluate(
+                agent, args.episodes, bar=not args.no_progress,
+                progress=lambda m, r: print(f"  {Path(run).name} {m}: {sum(r) / len(r):.1f}", flush=True))
+        finally:
+            evaluator.close()
+    refs = references_or_note(cfgs[0], not args.no_progress)
+    md, rows = references.comparison_table(per_seed, modes, refs, cfgs[0])
+    paths = references.write_comparison(md, rows, out)
+    print(md)
+    print(f"written: {paths[0]}, {paths[1]}")
+    return 0

@@ -1,0 +1,32 @@
+"""The errors a user can act on, each with a message that names the value and what is allowed; the command
+line turns them into one line on stderr and an exit status.
+
+* :class:`SettingError` (a ValueError): a setting outside its rule; ``key`` names it, so the command line
+  can say which flag it came from;
+* :class:`UsageError` (a ValueError): a command-line value that cannot work (exit status 2);
+* :class:`NotAvailableError` (a RuntimeError): something this machine lacks: a GPU, data, a folder, memory
+  (exit status 1).
+"""
+from __future__ import annotations
+
+
+class SettingError(ValueError):
+    """A setting outside its rule. ``key``: the setting; ``value``: what it was; ``need``: what is allowed."""
+
+    def __init__(self, key: str, value, need: str):
+        self.key, self.value, self.need = key, value, need
+        super().__init__(f"{key}={show_value(value)}: {need}")
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot work; the message names the flag."""
+
+
+class NotAvailableError(RuntimeError):
+    """Something the command asks for that this machine does not have (a GPU, data, a folder, memory)."""
+
+
+def show_value(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value)
