@@ -428,5 +428,5 @@ def test_paper_results_ship_with_the_package():
     import smg_fast
 
     setup = (Path(smg_fast.__file__).parents[1] / "setup.py").read_text()
-    assert '"paper_results.json"' in setup
+    assert '"experiments/paper_results.json"' in setup
     assert math.isclose(paper.load()["tables"]["8"]["blocks"]["robot-reach"]["test5"]["delta"][1], 462)
