@@ -1,6 +1,6 @@
 """envpool behind :class:`~smg_fast.envs.VectorEnv`'s API: the comparison ``test_bench_envs.py`` measures
 (``pip install '.[envpool]'``). Not part of the package: at the paper's action repeats (2, 4, 8) it is
-0.3-0.6x as fast as ``VectorEnv`` and only on par at action repeat 1 (README, "Environments"), and it
+0.3-0.6x as fast as ``VectorEnv`` and only on par at action repeat 1 (docs/environments.md, "Speed"), and it
 cannot take the evaluator's per-episode assignments (start states, colours, videos are seeded once per
 env at construction), so no training or evaluation path would use it.
 
@@ -13,7 +13,7 @@ Semantics kept equal to :func:`smg_fast.envs.make`: envpool's ``frame_skip`` is 
 substeps of *one control step* (its reward is that step's reward), so action repeat is done here: each
 agent step sends the action ``action_repeat`` times, sums the rewards and keeps the frame of the last
 control step (every control step renders in envpool, which is why this backend is slower than
-``VectorEnv`` on a small CPU machine; see the README's table). Frames are stacked here per agent step
+``VectorEnv`` on a small CPU machine; see the table in docs/environments.md). Frames are stacked here per agent step
 (envpool's own ``frame_stack`` would stack control steps). Camera as upstream (0; quadruped 2).
 Env ``i`` is seeded ``seed + i``; episodes last ``episode_length`` control steps.
 

@@ -1,7 +1,7 @@
 """Fused ops vs their pure-PyTorch references, at SMG's training shapes, in one run.
 
     pytest benchmarks/test_bench_ops.py --benchmark-only
-    python benchmarks/summarize.py .benchmarks/<...>.json   # speed-up table for the README
+    python benchmarks/summarize.py .benchmarks/<...>.json   # speed-up table for docs/ops.md
 
 Each group holds the fused op and its reference on identical inputs; compare ratios within a run
 (timings move ±20 % between runs on these machines). Image ops: batch 64 of 9×84×84 (three stacked
