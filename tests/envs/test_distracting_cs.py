@@ -13,6 +13,7 @@ each, action repeats 2, 3, 4 and 8); the numbers below are what they produce.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -21,37 +22,22 @@ from PIL import Image
 from smg_fast import envs
 from smg_fast.data import MissingDataError
 from smg_fast.envs.distracting import settings
+from smg_fast.envs.distracting.synthetic import write_davis
 from smg_fast.envs.distracting.videos import nearest_indices, resize_nearest
+from smg_fast.tasks import env_kwargs
 
 SMALL_COUNTS = [5, 7, 4, 9, 6, 3, 8, 5]            # frames of the first 8 training videos (intensity <= 0.2)
 ALL_COUNTS = [(i % 5) + 2 for i in range(60)]     # frames of all 60 (intensity >= 0.3)
 
 
-def _frame(video: int, index: int, size=(40, 24)) -> np.ndarray:
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    return np.stack([(xx * 5 + video * 31) % 256, (yy * 9 + index * 40) % 256,
-                     ((xx + yy) * 3 + video * 17 + index * 23) % 256], -1).astype(np.uint8)
-
-
-def _make_davis(root, counts, size=(40, 24)):
-    """``root/davis/DAVIS/JPEGImages/480p/<video>/00000.jpg ...``: the layout of the extracted archive."""
-    for v, n in enumerate(counts):
-        folder = root / "davis" / "DAVIS" / "JPEGImages" / "480p" / settings.DAVIS_TRAIN_VIDEOS[v]
-        folder.mkdir(parents=True)
-        for i in range(n):
-            Image.fromarray(_frame(v, i, size)).save(folder / f"{i:05d}.jpg", quality=95)
-    return root
-
-
 @pytest.fixture(scope="module")
 def small_davis(tmp_path_factory):
-    return _make_davis(tmp_path_factory.mktemp("davis_small"), SMALL_COUNTS)
+    return write_davis(tmp_path_factory.mktemp("davis_small"), SMALL_COUNTS, size=(40, 24))
 
 
 @pytest.fixture(scope="module")
 def all_davis(tmp_path_factory):
-    return _make_davis(tmp_path_factory.mktemp("davis_all"), ALL_COUNTS, size=(24, 16))
+    return write_davis(tmp_path_factory.mktemp("davis_all"), ALL_COUNTS, size=(24, 16))
 
 
 def _make(task, intensity, data_dir, **kw):
@@ -189,19 +175,23 @@ def test_sky_texture_is_the_resized_frame(small_davis):
 
 
 def test_copy_upload_renders_like_mjr_upload_texture(small_davis):
-    """The GPU copy made by copying mipmap levels holds upstream's texels (mjr_uploadTexture): same
-    pixels, episode after episode, and the same texels in every level of every face."""
+    """The GPU copy made by copying mipmap levels (kept per frame of the video) holds upstream's texels
+    (mjr_uploadTexture): same pixels, episode after episode, frames shown again included, and the same
+    texels in every level of every face."""
     a = _make("finger-spin", 0.2, small_davis, distracting_upload="copy", frame_stack=3)
     b = _make("finger-spin", 0.2, small_davis, distracting_upload="mujoco", frame_stack=3)
     auto = _make("finger-spin", 0.2, small_davis, frame_stack=3)
     rng = np.random.default_rng(1)
+    shown = []
     for episode in range(2):
         obs = [e.reset()[0] for e in (a, b, auto)]
-        for _ in range(6):
+        for _ in range(10):
             np.testing.assert_array_equal(obs[0], obs[1])
             np.testing.assert_array_equal(obs[2], obs[1])
+            shown.append(a._distraction.sky._key)
             act = rng.uniform(-1, 1, a.action_space.shape)
             obs = [e.step(act)[0] for e in (a, b, auto)]
+    assert len(set(shown)) < len(shown)  # frames were shown again: their kept mipmaps were used
     ca, cb = a._distraction.sky.read_cube(), b._distraction.sky.read_cube()
     assert all(np.array_equal(x, y) for fa, fb in zip(ca, cb) for x, y in zip(fa, fb))
     assert auto._distraction.sky.method in ("copy", "mujoco")
@@ -296,3 +286,67 @@ def test_jpeg_frames_decode_as_pillow_does(small_davis):
     path.write_bytes(buf.getvalue())
     assert read_jpeg(path).shape == (4, 8, 3)
     path.unlink()
+
+
+@dataclass
+class _Run:
+    """What the evaluator reads of a run's config."""
+
+    task: str = "walker-walk"
+    seed: int = 0
+    frame_stack: int = 3
+    image_size: int = 84
+    action_repeat: int = 4
+    episode_length: int = 12  # 3 agent steps
+    eval_start_seed: str = "train"
+    distracting_cs_intensity: float = 0.1
+
+
+class _PixelPolicy:
+    """Actions from the newest frame's quadrant colours: other distractions, other actions."""
+
+    def __init__(self, action_dim: int):
+        self.w = np.random.default_rng(0).standard_normal((action_dim, 12))
+
+    def act(self, obs, sample: bool = False) -> np.ndarray:
+        out = []
+        for o in np.asarray(obs):
+            f = o[-3:].astype(np.float64) / 255.0
+            h, w = f.shape[1] // 2, f.shape[2] // 2
+            feats = np.concatenate([q.mean(axis=(1, 2)) for q in (f[:, :h, :w], f[:, :h, w:], f[:, h:, :w],
+                                                                  f[:, h:, w:])])
+            out.append(np.tanh(3.0 * self.w @ (feats - 0.5)))
+        return np.stack(out).astype(np.float32)
+
+
+def test_evaluation_is_one_env_of_seed_plus_42_whatever_the_workers(small_davis, monkeypatch):
+    """The evaluator's distracting_cs episodes: those of one env made with seed + 42 (upstream's test env:
+    its gym id differs from the training env's, so its task is seeded seed + 42 too), reset after reset,
+    with 1 or 2 workers and across evaluations."""
+    from smg_fast.run.evaluate import Evaluator
+
+    monkeypatch.setenv("SMG_FAST_DATA", str(small_davis))  # the workers are spawned: they read it
+    run = _Run()
+    policy = _PixelPolicy(6)
+    one = envs.make(run.task, "distracting_cs", run.seed + 42, **env_kwargs(run))
+    expected = []
+    for _ in range(4):
+        obs, info = one.reset()
+        total, done = 0.0, False
+        while not done:
+            obs, r, term, trunc, _ = one.step(policy.act(obs[None])[0])
+            total, done = total + r, term or trunc
+        expected.append((info["video"], total))
+    one.close()
+    assert len(set(expected)) == 4  # the episodes differ: the check can fail
+    for workers in (1, 2):
+        evaluator = Evaluator(run, ["distracting_cs"], workers)
+        try:
+            got = []
+            for _ in range(2):
+                returns = evaluator.evaluate(policy, 2)
+                assert list(returns) == ["distracting_cs@0.1"]
+                got += [(r["video"], r["return"]) for r in evaluator.last_episodes["distracting_cs@0.1"]]
+        finally:
+            evaluator.close()
+        assert got == expected, workers

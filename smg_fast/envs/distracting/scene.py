@@ -73,7 +73,7 @@ class DistractingScene:
 
     def before_render(self) -> None:
         if self.active:
-            self.sky.show(self.backdrop.texture())
+            self.sky.show(self.backdrop.texture(), (self.backdrop.video.folder, self.backdrop.index))
             self.sky.flush()
 
     def close(self) -> None:

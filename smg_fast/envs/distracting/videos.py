@@ -10,8 +10,10 @@ A video's frames are its ``*.jpg`` files in sorted order (upstream's ``glob`` + 
 Pillow and resized to the 800×800 sky with the nearest-neighbour rule of Pillow 6.2, the version DMC-GB
 pins (``pillow==6.2.0``, whose ``Image.resize`` defaults to NEAREST; later versions default to BICUBIC):
 destination pixel ``i`` takes source pixel ``int(x_i)``, where ``x_0 = s/2`` and ``x_{i+1} = x_i + s``,
-accumulated in double precision, ``s = source size / 800`` (``ImagingScaleAffine``). Frames are loaded
-when first shown and kept for the video (upstream loads every frame at each reset).
+accumulated in double precision, ``s = source size / 800`` (``ImagingScaleAffine``). The installed Pillow
+does the resize where it picks the same pixels (checked once per frame size on images that encode their
+own coordinates); NumPy indexing with that rule otherwise. Frames are loaded when first shown and kept for
+the video (upstream loads every frame at each reset).
 """
 from __future__ import annotations
 
@@ -48,14 +50,37 @@ def resize_nearest(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return image[nearest_indices(h, height)][:, nearest_indices(w, width)]
 
 
-def read_jpeg(path: str | os.PathLike) -> np.ndarray:
-    """A frame as uint8 RGB ``[h, w, 3]`` (Pillow; DAVIS frames are RGB JPEGs)."""
+@functools.lru_cache(maxsize=16)
+def pillow_resizes_like_6_2(height: int, width: int, size: int) -> bool:
+    """Whether this Pillow's NEAREST resize of an ``height`` × ``width`` RGB image to ``size`` × ``size``
+    takes the pixels :func:`nearest_indices` names (probed with images whose pixels encode their
+    coordinates)."""
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:height, 0:width]
+    for coord, table in ((xx, nearest_indices(width, size)), (yy, nearest_indices(height, size))):
+        probe = np.stack([coord % 256, coord // 256, np.zeros_like(coord)], -1).astype(np.uint8)
+        out = np.asarray(Image.fromarray(probe).resize((size, size), Image.NEAREST)).astype(np.int64)
+        got = out[..., 0] + 256 * out[..., 1]
+        want = table[None, :] if coord is xx else table[:, None]
+        if not np.array_equal(got, np.broadcast_to(want, got.shape)):
+            return False
+    return True
+
+
+def read_jpeg(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
+    """A frame as uint8 RGB ``[h, w, 3]`` (Pillow; DAVIS frames are RGB JPEGs), resized to ``size`` ×
+    ``size`` as upstream resizes it when ``size`` is given."""
     from PIL import Image
 
     with Image.open(path) as im:
         if im.mode != "RGB":
             im = im.convert("RGB")
-        return np.asarray(im)
+        if size is None or im.size == (size, size):
+            return np.asarray(im)
+        if pillow_resizes_like_6_2(im.height, im.width, size):
+            return np.asarray(im.resize((size, size), Image.NEAREST))
+        return resize_nearest(np.asarray(im), size, size)
 
 
 def list_frames(folder: str | os.PathLike) -> list[str]:
@@ -84,7 +109,7 @@ class Video:
     def texture(self, index: int) -> np.ndarray:
         tex = self._frames.get(index)
         if tex is None:
-            img = resize_nearest(read_jpeg(self.files[index]), self.size, self.size)
+            img = read_jpeg(self.files[index], self.size)
             tex = np.ascontiguousarray(img).reshape(-1)  # upstream: image.flatten(order='K')
             tex.setflags(write=False)
             self._frames[index] = tex
