@@ -91,6 +91,8 @@ class Skybox:
         if self._closed:
             return
         self._closed = True
+        if not self._mips and self._scratch is None:
+            return  # nothing on the GPU (and no GL context to create for it)
         try:
             self._call(self._forget_mips, True)
         except Exception:  # noqa: BLE001 - the context may be gone already; it frees its textures then
