@@ -5,6 +5,10 @@
 * walker-walk, train mode: a plain dm_control loop (4 physics steps + one 84x84 render per agent step),
   smg_fast's env, and VectorEnv with 2 workers (agent steps counted over both envs);
 * per-step cost of video_hard (greenscreen + background) against train mode, same task and seed;
+* per-step and per-episode cost of distracting_cs (DAVIS video skybox, camera and colour jitter) against
+  train mode, on a synthetic DAVIS folder (8 videos of 70 frames at 854x480, DAVIS's mean length and 480p
+  size; the other 52 training videos link to them, so that each is decoded as a video of its own), with
+  upstream's ``mjr_uploadTexture`` upload beside the default one;
 * where envpool is installed (``pip install '.[envpool]'``): the comparison ``envpool_vector.py`` (envpool
   behind VectorEnv's API with this package's action-repeat semantics) at action repeats 4 and 1, VectorEnv
   at action repeat 1, and envpool's own stepping (not the same task semantics: a speed bound).
@@ -111,6 +115,84 @@ def test_walker_video_hard_over_train_per_step(benchmark):
     benchmark.extra_info["video_hard_over_train"] = round(totals["video_hard"] / totals["train"], 3)
     benchmark.extra_info["train_ms_per_step"] = round(1e3 * totals["train"] / steps, 2)
     benchmark.extra_info["video_hard_ms_per_step"] = round(1e3 * totals["video_hard"] / steps, 2)
+    for e in pair.values():
+        e.close()
+
+
+@pytest.fixture(scope="module")
+def davis_dir(tmp_path_factory):
+    from smg_fast.envs.distracting.settings import DAVIS_TRAIN_VIDEOS
+    from smg_fast.envs.distracting.synthetic import write_davis
+
+    root = write_davis(tmp_path_factory.mktemp("davis"), [70] * 8)
+    frames = root / "davis" / "DAVIS" / "JPEGImages" / "480p"
+    for i in range(8, len(DAVIS_TRAIN_VIDEOS)):
+        (frames / DAVIS_TRAIN_VIDEOS[i]).symlink_to(frames / DAVIS_TRAIN_VIDEOS[i % 8], target_is_directory=True)
+    return root
+
+
+def _interleaved(benchmark, pair: dict, run_one) -> dict:
+    """Seconds per env of ``pair`` over the timed rounds, ``run_one(env)`` timed in turn for each (timings
+    drift by ±20 % between runs on a shared machine: a ratio is measured within one process, interleaved)."""
+    totals = {m: 0.0 for m in pair}
+
+    def run():
+        for m, e in pair.items():
+            t = time.perf_counter()
+            run_one(e)
+            totals[m] += time.perf_counter() - t
+
+    _warm_up(benchmark, run)
+    totals.update({m: 0.0 for m in pair})
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    return totals
+
+
+@pytest.mark.parametrize("intensity", [0.1, 0.5])
+def test_walker_distracting_cs_over_train_per_step(benchmark, davis_dir, intensity):
+    """Agent steps inside an episode: the new frame's upload before each render (and a frame's decoding
+    the first time it is shown). ``extra_info``: ms per step of each, ``distracting_cs_over_train`` and the
+    same with upstream's ``mjr_uploadTexture``."""
+    kw = dict(distracting_cs_intensity=intensity, data_dir=davis_dir)
+    pair = {"train": envs.make(TASK, "train", seed=0),
+            "distracting_cs": envs.make(TASK, "distracting_cs", seed=0, **kw),
+            "mjr_upload": envs.make(TASK, "distracting_cs", seed=0, distracting_upload="mujoco", **kw)}
+    for e in pair.values():
+        e.reset()
+    acts = _actions(STEPS, 6)
+    totals = _interleaved(benchmark, pair, lambda e: [e.step(a) for a in acts])
+    steps = STEPS * (1 if benchmark.disabled else ROUNDS)
+    for m, t in totals.items():
+        benchmark.extra_info[f"{m}_ms_per_step"] = round(1e3 * t / steps, 2)
+    benchmark.extra_info["distracting_cs_over_train"] = round(totals["distracting_cs"] / totals["train"], 3)
+    benchmark.extra_info["mjr_upload_over_train"] = round(totals["mjr_upload"] / totals["train"], 3)
+    benchmark.extra_info["upload"] = pair["distracting_cs"]._distraction.sky.method
+    for e in pair.values():
+        e.close()
+
+
+@pytest.mark.parametrize("intensity", [0.1, 0.5])
+def test_walker_distracting_cs_over_train_per_episode(benchmark, davis_dir, intensity):
+    """Whole episodes, resets included: a new video per episode (intensity 0.1 draws from 4 videos, 0.5
+    from 60; a process keeps the frames of its last two), every frame decoded when first shown. Two
+    1000-step episodes per round (short ones under --benchmark-disable)."""
+    length = 40 if benchmark.disabled else 1000
+    pair = {"train": envs.make(TASK, "train", seed=0, episode_length=length),
+            "distracting_cs": envs.make(TASK, "distracting_cs", seed=0, episode_length=length,
+                                        distracting_cs_intensity=intensity, data_dir=davis_dir)}
+    acts = _actions(pair["train"].max_episode_steps, 6)
+
+    def episodes(env):
+        for _ in range(2):
+            env.reset()
+            for a in acts:
+                env.step(a)
+
+    totals = _interleaved(benchmark, pair, episodes)
+    steps = 2 * len(acts) * (1 if benchmark.disabled else ROUNDS)
+    for m, t in totals.items():
+        benchmark.extra_info[f"{m}_ms_per_step"] = round(1e3 * t / steps, 2)
+    benchmark.extra_info["distracting_cs_over_train"] = round(totals["distracting_cs"] / totals["train"], 3)
     for e in pair.values():
         e.close()
 

@@ -45,6 +45,7 @@ class RunConfig:
     eval_modes: tuple[str, ...] = DMC_MODES
     eval_envs: int = 2
     eval_start_seed: str = "train"  # start states seeded like upstream's test envs ("train") or seed + 42 ("eval")
+    distracting_cs_intensity: float | None = None  # DMC-GB's distracting_cs mode: one of its intensities
     checkpoint_every: int = 50_000
     run_dir: str = ""
     agent: SACConfig = field(default_factory=SACConfig)
@@ -145,6 +146,8 @@ def setting_defaults(algo: str) -> dict:
 
 
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
+# Optional settings (default None) and the type of their values; the others default to an integer.
+_OPTIONAL_TYPES = {"distracting_cs_intensity": float}
 
 
 def parse_setting(algo: str, key: str, text: str):
@@ -169,7 +172,7 @@ def parse_setting(algo: str, key: str, text: str):
     if default is None:
         if text.lower() == "none":
             return None
-        default = 0
+        default = _OPTIONAL_TYPES.get(key, int)()
     try:
         return type(default)(text)
     except ValueError:

@@ -78,6 +78,13 @@ def data_report() -> list[tuple[str, str]]:
     rows.append(("robot scenes", "present" if robot else "missing (smg-fast data download robot)"))
     places = (root / "places365").is_dir()
     rows.append(("Places365", "present" if places else "not installed (optional: smg-fast data download places365)"))
+    from smg_fast.data import davis
+    from smg_fast.envs.distracting.settings import DAVIS_TRAIN_VIDEOS
+
+    frames = davis.frames_dir()
+    n = sum((frames / v).is_dir() for v in DAVIS_TRAIN_VIDEOS) if frames.is_dir() else 0
+    rows.append(("DAVIS-2017 (distracting_cs)", f"{n}/{len(DAVIS_TRAIN_VIDEOS)} training videos"
+                 + ("" if n else " (optional: smg-fast data download davis --accept-licence)")))
     return rows
 
 

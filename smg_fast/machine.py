@@ -78,9 +78,10 @@ def check_overlay_source(source: str, flag: str = "--overlay-source", typed: str
         raise UsageError(f"{typed}: {e}") from None
 
 
-def check_data(task: str, modes) -> None:
+def check_data(task: str, modes, distracting_cs_intensity=None) -> None:
     """NotAvailableError (naming the download command) when a file that ``task``'s environments in ``modes``
-    need is not in the data directory: DMC-GB colour tables and videos, the robot scenes. Reads only
+    need is not in the data directory: DMC-GB colour tables and videos, the robot scenes, the DAVIS videos
+    of ``distracting_cs`` at ``distracting_cs_intensity`` (UsageError when it is not given). Reads only
     small files."""
     from smg_fast.tasks import is_robot_task
 
@@ -100,6 +101,14 @@ def check_data(task: str, modes) -> None:
                 from smg_fast.envs.backgrounds import dmcgb_videos
 
                 dmcgb_videos(mode, (84, 84))
+            elif mode == "distracting_cs":
+                from smg_fast.data import davis
+                from smg_fast.envs.distracting import settings
+
+                if distracting_cs_intensity is None:
+                    raise UsageError("distracting_cs needs an intensity: --set distracting_cs_intensity=X, X "
+                                     f"{RULES['distracting_cs_intensity'].describe()}")
+                davis.video_folders(settings.videos(distracting_cs_intensity))
     except FileNotFoundError as e:  # MissingDataError
         raise NotAvailableError(str(e)) from None
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from smg_fast.errors import SettingError
+from smg_fast.tasks import DISTRACTING_CS_INTENSITIES
 
 INT32_MAX = 2**31 - 1
 
@@ -85,6 +86,23 @@ class Pattern:
         return self.text
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One of a few numbers (or None when ``optional``)."""
+
+    values: tuple
+    optional: bool = False
+    why: str = ""
+
+    def ok(self, v) -> bool:
+        if v is None:
+            return self.optional
+        return not isinstance(v, bool) and isinstance(v, numbers.Real) and float(v) in self.values
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(_num(x) for x in self.values) + (f" ({self.why})" if self.why else "")
+
+
 class Flag:
     def ok(self, v) -> bool:
         return isinstance(v, bool)
@@ -123,6 +141,8 @@ RULES: dict[str, object] = {
     "eval_episodes": Range(lo=1, hi=10_000, integer=True),
     "eval_envs": Range(lo=1, hi=64, integer=True),
     "eval_start_seed": OneOf(("train", "eval")),
+    "distracting_cs_intensity": Choice(DISTRACTING_CS_INTENSITIES, optional=True,
+                                       why="DMC-GB's distracting_cs intensities"),
     "checkpoint_every": FREQ,
     # agent (SACConfig)
     "batch_size": Range(lo=1, hi=65_536, integer=True),
@@ -220,6 +240,11 @@ def _check_together(v: dict) -> None:
     if v["actor_log_std_min"] >= v["actor_log_std_max"]:
         raise SettingError("actor_log_std_min", v["actor_log_std_min"],
                            f"must be below actor_log_std_max ({v['actor_log_std_max']})")
+    from smg_fast.tasks import DISTRACTING_CS
+
+    if DISTRACTING_CS in v.get("eval_modes", ()) and v.get("distracting_cs_intensity") is None:
+        raise SettingError("distracting_cs_intensity", None, f"must be set to evaluate {DISTRACTING_CS}: "
+                                                             f"{RULES['distracting_cs_intensity'].describe()}")
     if v["replay_storage"] == "mmap" and not v["device"].startswith("cpu"):
         raise SettingError("replay_storage", "mmap", f"keeps frames in a file on the CPU: it needs device cpu, "
                                                      f"not {v['device']}")

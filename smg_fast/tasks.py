@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DMC_MODES = ("train", "color_easy", "color_hard", "video_easy", "video_hard")
+DMC_MODES = ("train", "color_easy", "color_hard", "video_easy", "video_hard")  # SMG's five: "all"
+# DMC-GB's sixth mode, evaluated only when named (it needs the DAVIS videos and an intensity; the paper
+# reports none): see smg_fast.envs.distracting.
+DISTRACTING_CS = "distracting_cs"
+DISTRACTING_CS_DOMAINS = ("reacher", "cartpole", "finger", "cheetah", "ball_in_cup", "walker")
+DISTRACTING_CS_INTENSITIES = (0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)  # DMC-GB's src/arguments.py
 ROBOT_MODES = ("train", "test1", "test2", "test3", "test4", "test5")  # upstream's train scene + 5 test scenes
 ROBOT_TASKS = ("robot-reach", "robot-peg-in-box")
 
@@ -70,8 +75,17 @@ def default_action_repeat(task: str) -> int:
 
 
 def modes_of(task: str) -> tuple[str, ...]:
-    """Every evaluation mode of ``task`` (DMC-GB's five, or the robot train scene and five test scenes)."""
+    """The evaluation modes ``all`` stands for: SMG's five DMC-GB modes, or the robot train scene and five test
+    scenes. ``distracting_cs`` is left out: it is evaluated only when named (:func:`named_modes_of`)."""
     return task_spec(task).modes
+
+
+def named_modes_of(task: str) -> tuple[str, ...]:
+    """Every mode ``task`` can be evaluated in: :func:`modes_of`, and ``distracting_cs`` for the dm_control
+    domains DMC-GB defines it for."""
+    if is_robot_task(task) or task.partition("-")[0] not in DISTRACTING_CS_DOMAINS:
+        return modes_of(task)
+    return modes_of(task) + (DISTRACTING_CS,)
 
 
 def parse_modes(text: str, task: str) -> tuple[str, ...]:
@@ -87,10 +101,32 @@ def parse_modes(text: str, task: str) -> tuple[str, ...]:
 
 
 def check_modes(modes, task: str) -> None:
-    allowed = modes_of(task)
+    allowed = named_modes_of(task)
     bad = [m for m in modes if m not in allowed]
+    if DISTRACTING_CS in bad and not is_robot_task(task):
+        raise ValueError(f"{DISTRACTING_CS} is defined for the domains {', '.join(DISTRACTING_CS_DOMAINS)} only "
+                         f"(DMC-GB sets its camera and background per domain), not for {task}")
     if bad:
         raise ValueError(f"unknown eval modes {', '.join(bad)} for {task}: choose from {', '.join(allowed)}")
+
+
+def mode_label(mode: str, distracting_cs_intensity=None) -> str:
+    """How results name an evaluation mode: the mode, with the intensity for ``distracting_cs``
+    (``distracting_cs@0.1``): runs at different intensities are different tables."""
+    if mode != DISTRACTING_CS or distracting_cs_intensity is None:
+        return mode
+    return f"{mode}@{float(distracting_cs_intensity):g}"
+
+
+def parse_mode_label(label: str) -> tuple[str, float | None]:
+    """``(mode, intensity)`` of a :func:`mode_label` (intensity None for the other modes)."""
+    mode, sep, value = label.partition("@")
+    if sep and mode == DISTRACTING_CS:
+        try:
+            return mode, float(value)
+        except ValueError:
+            pass
+    return label, None
 
 
 def env_kwargs(run) -> dict:
@@ -100,4 +136,6 @@ def env_kwargs(run) -> dict:
     kw = dict(frame_stack=run.frame_stack, image_size=run.image_size, episode_length=run.episode_length)
     if not is_robot_task(run.task):
         kw["action_repeat"] = run.action_repeat
+        if getattr(run, "distracting_cs_intensity", None) is not None:  # read by distracting_cs envs only
+            kw["distracting_cs_intensity"] = run.distracting_cs_intensity
     return kw

@@ -430,3 +430,39 @@ def test_paper_results_ship_with_the_package():
     setup = (Path(smg_fast.__file__).parents[1] / "setup.py").read_text()
     assert '"experiments/paper_results.json"' in setup
     assert math.isclose(paper.load()["tables"]["8"]["blocks"]["robot-reach"]["test5"]["delta"][1], 462)
+
+
+def test_distracting_cs_makes_a_table_per_intensity(tmp_path):
+    """Runs evaluated in distracting_cs at different intensities (the intensity is in the mode's label,
+    ``distracting_cs@0.1``, and in config.json): one table per intensity, in intensity order; the runs stay
+    one column per method; the average over modes and the pooled aggregate keep to the paper's modes."""
+    from smg_fast.experiments.report import aggregate_rows, make_report
+
+    runs = []
+    for algo, base in (("sac", 100), ("smg", 300)):
+        for seed in range(2):
+            for intensity in (0.2, 0.05):
+                label = f"distracting_cs@{intensity:g}"
+                finals = {"train": [base + 100 * seed] * 2, "video_hard": [base] * 2,
+                          label: [base * (1 - intensity) + 10 * seed] * 2}
+                runs.append(write_run(tmp_path / f"{algo}_s{seed}_i{intensity}", "walker-walk", algo, seed, finals,
+                                      distracting_cs_intensity=intensity))
+    used, left = collect(runs)
+    assert not left and {r.column.label for r in used} == {"sac", "smg"}  # the intensity is no variant
+    blocks = build_blocks(score_table(used), None)
+    keys = [b.key for b in blocks if b.kind == "compare"]
+    assert keys == ["train", "video_hard", "distracting_cs@0.05", "distracting_cs@0.2", "average"]
+    b = _block(blocks, "distracting_cs@0.2")
+    assert b.title == "DMControl, distracting_cs (intensity 0.2)"
+    smg = next(c for c in b.cols if c.method == "smg")
+    assert b.cells[("walker-walk", smg)].mean == pytest.approx(300 * 0.8 + 5)  # seeds 240 and 250
+    avg = _block(blocks, "average")
+    assert avg.title == "DMControl, average over train, video_hard"
+    assert avg.cells[("walker-walk", smg)].mean == pytest.approx((350 + 300) / 2)
+    agg = aggregate_rows(used, reps=200, seed=0)
+    assert {r["mode"] for r in agg} == {"train", "video_hard", "distracting_cs@0.05", "distracting_cs@0.2",
+                                        "all modes"}
+    pooled = next(r for r in agg if r["mode"] == "all modes" and r["method"] == "smg")
+    assert pooled["strata"] == 2  # walker-walk × (train, video_hard)
+    text, _ = make_report(runs, tmp_path / "report", reps=0, curves=False)
+    assert "**DMControl, distracting_cs (intensity 0.05)**" in text

@@ -35,6 +35,38 @@ def parse_set_pairs(pairs: list[str], algo: str, given: dict) -> dict:
     return out
 
 
+# What --set may change when a command evaluates a finished run (eval, visualize) or a random policy: the
+# evaluation's environment, not what was trained.
+EVAL_SETTINGS = ("distracting_cs_intensity",)
+
+
+def eval_settings(pairs: list[str] | None, algo: str = "smg") -> dict:
+    """--set KEY=VALUE pairs of eval / visualize / random: only :data:`EVAL_SETTINGS`, each checked by its
+    rule."""
+    from smg_fast.rules import check_value
+
+    out = parse_set_pairs(pairs, algo, {})
+    for key, value in out.items():
+        if key not in EVAL_SETTINGS:
+            raise UsageError(f"--set {key}=...: only {', '.join(EVAL_SETTINGS)} can be set here (a run's other "
+                             "settings are what it was trained with)")
+        try:
+            check_value(key, value)
+        except SettingError as e:
+            raise UsageError(f"--set {key}={value}: {e.need}") from None
+    return out
+
+
+def needs_intensity(modes, intensity) -> None:
+    """UsageError when ``modes`` include distracting_cs but no intensity is given."""
+    from smg_fast.rules import RULES
+    from smg_fast.tasks import DISTRACTING_CS
+
+    if DISTRACTING_CS in modes and intensity is None:
+        raise UsageError(f"{DISTRACTING_CS} needs an intensity: add --set distracting_cs_intensity=X, X "
+                         f"{RULES['distracting_cs_intensity'].describe()}")
+
+
 def check_number(value, flag: str, lo: float | None = 1, hi: float | None = None, integer: bool = True,
                  lo_open: bool = False) -> None:
     """UsageError unless the number flag ``value`` (None: not given) lies in its range."""

@@ -1,6 +1,6 @@
-"""``smg-fast data download [dmcgb|robot|all|places365] [--dir DIR]``: its flags and errors. What it fetches
-and how each file is verified is :mod:`smg_fast.data.download` (DMC-GB, robot) and
-:mod:`smg_fast.data.places365`.
+"""``smg-fast data download [dmcgb|robot|all|places365|davis] [--dir DIR]``: its flags and errors. What it
+fetches and how each file is verified is :mod:`smg_fast.data.download` (DMC-GB, robot),
+:mod:`smg_fast.data.places365` and :mod:`smg_fast.data.davis`.
 
 Errors are one line on stderr and an exit status: 2 for a bad argument, 1 for a failure (unreachable
 server, refused or missing files, unwritable data directory), 130 when interrupted; ``--debug`` shows the
@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
     to :func:`main` (its own parser) before the top-level parser runs."""
     data = sub.add_parser("data", help="download and verify upstream data (DMC-GB colours and videos, robot assets)")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    data_sub.add_parser("download", help="smg-fast data download [dmcgb|robot|all] [--dir DIR] (see --help)")
+    data_sub.add_parser("download", help="smg-fast data download [dmcgb|robot|all|places365|davis] [--dir DIR] "
+                                         "(see --help)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,7 +34,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-PLACES_ONLY = ("subset", "per_class", "keep_archive")
+PLACES_ONLY = ("subset", "per_class")
+ARCHIVE_ONLY = ("keep_archive",)  # places365 and davis
+DAVIS_ONLY = ("accept_licence",)
 
 
 def _positive_int(text: str) -> int:
@@ -47,19 +50,21 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser(prog: str = f"{DOWNLOAD_COMMAND}") -> argparse.ArgumentParser:
-    from smg_fast.data import places365
+    from smg_fast.data import davis, places365
 
     p = _Parser(prog=prog, description="Fetch the upstream data files (DMC-GB colours and videos, SMG robot "
-                "assets: git blob ids verified; Places365 overlay images: MD5s verified) and store them.")
-    p.add_argument("group", nargs="?", default="all", choices=GROUPS + ("all", places365.GROUP),
+                "assets: git blob ids verified; Places365 overlay images: MD5s verified; DAVIS-2017 videos for "
+                "distracting_cs: size and SHA-256 verified) and store them.")
+    p.add_argument("group", nargs="?", default="all", choices=GROUPS + ("all", places365.GROUP, davis.GROUP),
                    help="which files (default: all = dmcgb and robot; places365 is separate: 24 GB, or "
-                        "501 MB with --subset val)")
+                        "501 MB with --subset val; davis is separate: 833 MB)")
     p.add_argument("--dir", dest="data_dir", default=None,
                    help="data directory (default: $SMG_FAST_DATA or ~/.cache/smg-fast)")
     p.add_argument("--base-url", default=None,
                    help=f"dmcgb/robot: where <repo>/<commit>/<path> is served (default: ${BASE_URL_ENV_VAR} or "
                         f"{DEFAULT_BASE_URL}); places365: where the archives are (default: "
-                        f"${places365.BASE_URL_ENV_VAR} or {places365.DEFAULT_BASE_URL})")
+                        f"${places365.BASE_URL_ENV_VAR} or {places365.DEFAULT_BASE_URL}); davis: where the archive "
+                        f"is (default: ${davis.BASE_URL_ENV_VAR} or {davis.DEFAULT_BASE_URL})")
     p.add_argument("--only", action="append", metavar="GLOB",
                    help="dmcgb/robot: fetch only local names matching GLOB (repeatable), e.g. 'dmcgb/color_*'")
     p.add_argument("--force", action="store_true",
@@ -72,9 +77,22 @@ def build_parser(prog: str = f"{DOWNLOAD_COMMAND}") -> argparse.ArgumentParser:
     g.add_argument("--per-class", type=_positive_int, default=None, metavar="N",
                    help="keep a deterministic N images per class (saves disk; the archive is still "
                         "downloaded whole)")
-    g.add_argument("--keep-archive", action="store_true", help="keep the downloaded archives after extraction")
+    p.add_argument("--keep-archive", action="store_true",
+                   help="places365 and davis: keep the downloaded archives after extraction")
+    d = p.add_argument_group("davis")
+    d.add_argument("--accept-licence", "--accept-license", dest="accept_licence", action="store_true",
+                   help="accept the DAVIS terms shown before the download without a prompt")
     p.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
     return p
+
+
+def _ask_terms(terms: str) -> bool:
+    """The interactive confirmation of the DAVIS terms (shown just above)."""
+    try:
+        answer = input("Accept these terms and download? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _fail(prog: str, message: str, code: int) -> int:
@@ -87,22 +105,35 @@ def main(argv: list[str] | None = None) -> int:
 
     Returns the exit status: 0 done, 1 failed (the reason on one line), 2 bad arguments, 130 interrupted.
     """
-    from smg_fast.data import places365
+    from smg_fast.data import davis, places365
 
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = parser.prog
+
+    def refuse(names, groups) -> None:
+        given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) not in (None, False)]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            where = " or ".join(f"`{DOWNLOAD_COMMAND} {g}`" for g in groups)
+            raise UsageError(f"{', '.join(given)} only {verb} to {where}")
+
     try:
         if args.group == places365.GROUP:
             if args.only:
                 raise UsageError("--only applies to dmcgb/robot files; for places365 use --subset / --per-class")
+            refuse(DAVIS_ONLY, (davis.GROUP,))
             places365.install(args.data_dir, subset=args.subset or "full", per_class=args.per_class,
                               base_url=args.base_url, force=args.force, keep_archive=args.keep_archive)
             return 0
-        given = [f"--{name.replace('_', '-')}" for name in PLACES_ONLY if getattr(args, name) not in (None, False)]
-        if given:
-            verb = "applies" if len(given) == 1 else "apply"
-            raise UsageError(f"{', '.join(given)} only {verb} to `{DOWNLOAD_COMMAND} {places365.GROUP}`")
+        if args.group == davis.GROUP:
+            if args.only:
+                raise UsageError("--only applies to dmcgb/robot files; davis installs one archive")
+            refuse(PLACES_ONLY, (places365.GROUP,))
+            davis.install(args.data_dir, base_url=args.base_url, force=args.force, keep_archive=args.keep_archive,
+                          accept_licence=args.accept_licence, ask=_ask_terms if sys.stdin.isatty() else None)
+            return 0
+        refuse(PLACES_ONLY + ARCHIVE_ONLY + DAVIS_ONLY, (places365.GROUP, davis.GROUP))
         report = download(args.group, args.data_dir, base_url=args.base_url, only=args.only, force=args.force)
         return 0 if report.ok else 1
     except UsageError as err:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from smg_fast.cli.common import check_modes_text, check_number, references_or_note, run_config
+from smg_fast.cli.common import (check_modes_text, check_number, eval_settings, needs_intensity, references_or_note,
+                                 run_config)
 from smg_fast.errors import UsageError
 
 
@@ -17,6 +18,9 @@ def add_parser(sub) -> None:
     e.add_argument("--envs", type=int, default=2, help="parallel env workers per mode")
     e.add_argument("--device", default="cpu")
     e.add_argument("--out", default=None, help="output path stem (default RUN/eval_table)")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="the evaluation's distracting_cs intensity: --set distracting_cs_intensity=X (default: the "
+                        "run's)")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.set_defaults(func=run)
 
@@ -35,12 +39,18 @@ def run(args: argparse.Namespace) -> int:
     if len(tasks) > 1:
         raise UsageError(f"--run: the runs are of different tasks ({', '.join(tasks)}); evaluate one task at a time")
     modes = check_modes_text(args.modes, tasks[0], "--modes")
-    out = Path(args.out) if args.out else Path(args.run[0]) / "eval_table"
+    intensity = eval_settings(args.set, cfgs[0].algo).get("distracting_cs_intensity", cfgs[0].distracting_cs_intensity)
+    needs_intensity(modes, intensity)
+    from smg_fast.tasks import DISTRACTING_CS, mode_label
+
+    stem = "eval_table" + (f"_{mode_label(DISTRACTING_CS, intensity)}" if DISTRACTING_CS in modes else "")
+    out = Path(args.out) if args.out else Path(args.run[0]) / stem
     machine.check_writable_file(f"{out}.md", "--out")
-    machine.check_data(tasks[0], modes)
+    machine.check_data(tasks[0], modes, intensity)
     per_seed = {}
     for run in args.run:
         cfg, agent = load_agent(run, device=args.device)
+        cfg.distracting_cs_intensity = intensity
         evaluator = Evaluator(cfg, modes, args.envs)
         name = f"seed {cfg.seed}" if f"seed {cfg.seed}" not in per_seed else f"{Path(run).name} (seed {cfg.seed})"
         try:
@@ -49,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
                 progress=lambda m, r: print(f"  {Path(run).name} {m}: {sum(r) / len(r):.1f}", flush=True))
         finally:
             evaluator.close()
+    cfgs[0].distracting_cs_intensity = intensity
     refs = references_or_note(cfgs[0], not args.no_progress)
-    md, rows = references.comparison_table(per_seed, modes, refs, cfgs[0])
+    md, rows = references.comparison_table(per_seed, [mode_label(m, intensity) for m in modes], refs, cfgs[0])
     paths = references.write_comparison(md, rows, out)
     print(md)
     print(f"written: {paths[0]}, {paths[1]}")

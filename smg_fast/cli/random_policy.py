@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from smg_fast.cli.common import check_modes_text, check_number, setting_error
+from smg_fast.cli.common import check_modes_text, check_number, eval_settings, needs_intensity, setting_error
 from smg_fast.errors import SettingError
 
 
@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--action-repeat", type=int, default=None, help="default: the paper's for the task")
     r.add_argument("--out", default=None, help="also write OUT.md and OUT.csv")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="--set distracting_cs_intensity=X for the distracting_cs mode")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=run)
 
@@ -34,16 +36,18 @@ def run(args: argparse.Namespace) -> int:
     check_number(args.seed, "--seed", 0, RULES["seed"].hi)
     check_number(args.action_repeat, "--action-repeat", 1, 1000)
     modes = check_modes_text(args.modes, args.task, "--modes")
+    intensity = eval_settings(args.set).get("distracting_cs_intensity")
+    needs_intensity(modes, intensity)
     if args.out:
         machine.check_writable_file(f"{args.out}.md", "--out")
     try:
-        cfg = make_config(args.task, action_repeat=args.action_repeat)
+        cfg = make_config(args.task, action_repeat=args.action_repeat, distracting_cs_intensity=intensity)
     except SettingError as e:  # e.g. an action repeat for a robot task
         raise setting_error(e, {"action_repeat": f"--action-repeat {args.action_repeat}"}, "") from None
-    machine.check_data(cfg.task, modes)
+    machine.check_data(cfg.task, modes, intensity)
     returns = random_policy_returns(cfg, modes, args.episodes, args.envs, args.seed, bar=not args.no_progress,
                                     progress=lambda m, r: print(f"  random {m}: {sum(r) / len(r):.1f}", flush=True))
-    md, rows = results_table({"random policy": returns}, modes)
+    md, rows = results_table({"random policy": returns}, list(returns))
     print(f"{cfg.task}, action repeat {cfg.action_repeat}, {args.episodes} episodes per mode")
     print(md)
     if args.out:

@@ -49,7 +49,9 @@ def add_parser(sub) -> None:
     t.add_argument("--checkpoint-every", type=int, default=None, help="agent steps between checkpoints")
     t.add_argument("--eval-freq", type=int, default=None)
     t.add_argument("--eval-episodes", type=int, default=None)
-    t.add_argument("--eval-modes", default=None, help="comma-separated DMC-GB modes, or 'all'")
+    t.add_argument("--eval-modes", default=None,
+                   help="comma-separated DMC-GB modes, or 'all' (SMG's five; distracting_cs only when named, "
+                        "with --set distracting_cs_intensity=X)")
     t.add_argument("--eval-envs", type=int, default=None, help="parallel env workers per evaluation mode")
     t.add_argument("--batch-size", type=int, default=None)
     t.add_argument("--replay-capacity", type=int, default=None)
@@ -188,7 +190,7 @@ def check_machine(cfg, fresh: bool, given: dict | None = None) -> None:
 
     machine.check_device(cfg.device)
     machine.check_overlay_source(cfg.agent.overlay_source, typed=(given or {}).get("overlay_source"))
-    machine.check_data(cfg.task, cfg.eval_modes)
+    machine.check_data(cfg.task, cfg.eval_modes, cfg.distracting_cs_intensity)
     if fresh:
         machine.check_memory(cfg)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from smg_fast.cli.common import check_modes_text, run_config
+from smg_fast.cli.common import check_modes_text, eval_settings, needs_intensity, run_config
 
 
 def add_parser(sub) -> None:
@@ -15,6 +15,8 @@ def add_parser(sub) -> None:
     v.add_argument("--video-mode", default=None, help="mode of the MP4 episode (default: the last mode)")
     v.add_argument("--device", default="cpu")
     v.add_argument("--out", default=None, help="default RUN/pictures")
+    v.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="--set distracting_cs_intensity=X for the distracting_cs mode (default: the run's)")
     v.add_argument("--no-progress", action="store_true", help="no progress bars")
     v.set_defaults(func=run)
 
@@ -34,11 +36,14 @@ def run(args: argparse.Namespace) -> int:
     modes = list(check_modes_text(args.modes, cfg.task, "--modes"))
     video_mode = args.video_mode or modes[-1]
     check_modes_text(video_mode, cfg.task, "--video-mode")
+    intensity = eval_settings(args.set, cfg.algo).get("distracting_cs_intensity", cfg.distracting_cs_intensity)
+    needs_intensity([*modes, video_mode], intensity)
     out = Path(args.out or Path(args.run) / "pictures")
     machine.check_writable_file(out / "episode.mp4", "--out")
     machine.check_overlay_source(cfg.agent.overlay_source, "the run's overlay_source")
-    machine.check_data(cfg.task, [*modes, video_mode])
+    machine.check_data(cfg.task, [*modes, video_mode], intensity)
     cfg, agent = load_agent(args.run, device=args.device)
+    cfg.distracting_cs_intensity = intensity
     out.mkdir(parents=True, exist_ok=True)
     kw = dict(seed=cfg.seed, overlay_source=cfg.agent.overlay_source, env_kwargs=env_kwargs(cfg),
               progress=not args.no_progress)

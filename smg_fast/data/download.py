@@ -1,4 +1,4 @@
-"""``smg-fast data download [dmcgb|robot|all|places365] [--dir DIR]``: fetch, verify and store data.
+"""``smg-fast data download [dmcgb|robot|all|places365|davis] [--dir DIR]``: fetch, verify and store data.
 
 Each DMC-GB / robot file comes from ``<base url>/<repo>/<commit>/<path>`` (default base:
 raw.githubusercontent.com; override with ``--base-url`` or ``$SMG_FAST_DATA_URL``, e.g. for a mirror or the
@@ -14,7 +14,8 @@ Manifest entries whose reference copy is a local stand-in (``robot/texture/concr
 never writes a stand-in.
 
 ``places365`` (not part of ``all``: 24 GB) installs the Places365-Standard overlay images; see
-:mod:`smg_fast.data.places365`.
+:mod:`smg_fast.data.places365`. ``davis`` (not part of ``all``: 833 MB, with terms to accept) installs the
+DAVIS-2017 videos of the ``distracting_cs`` mode; see :mod:`smg_fast.data.davis`.
 
 Errors are one line on stderr and an exit status: 2 for a bad argument, 1 for a failure (unreachable
 server, refused or missing files, unwritable data directory), 130 when interrupted; ``--debug`` shows the

@@ -5,6 +5,7 @@
     >>> obs, info = env.reset()                      # uint8 [9, 84, 84], oldest frame first
     >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     >>> vec = envs.VectorEnv("walker-walk", "color_hard", num_envs=2, seed=0)
+    >>> env = envs.make("cheetah-run", mode="distracting_cs", distracting_cs_intensity=0.2, seed=0)
     >>> env = envs.make("robot-peg-in-box", mode="test3", seed=0)   # SMG's xArm tasks: smg_fast.envs.robot
 
 Nothing here imports mujoco / dm_control at import time: :func:`make` first picks a working headless GL
@@ -31,7 +32,9 @@ def make(task: str, mode: str = "train", seed: int = 0, *, frame_stack: int = 3,
 
     Args:
         task: e.g. ``"walker-walk"``, ``"cartpole-swingup"``, ``"ball_in_cup-catch"``.
-        mode: ``train``, ``color_easy``, ``color_hard``, ``video_easy`` or ``video_hard``.
+        mode: ``train``, ``color_easy``, ``color_hard``, ``video_easy``, ``video_hard`` or ``distracting_cs``
+            (with ``distracting_cs_intensity=`` one of 0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5; the
+            DAVIS videos of ``smg-fast data download davis``; :mod:`smg_fast.envs.distracting`).
         seed: seeds the task's initial states, the colour draws and (procedural) backgrounds.
         frame_stack, image_size: observation ``uint8 [3·frame_stack, image_size, image_size]``.
         action_repeat: default from the paper's Table 5 (cartpole-swingup 8, finger-spin 2, else 4).

@@ -10,7 +10,9 @@ One :class:`DMCEnv` is what upstream builds from ``dmc2gym.make`` + ``VideoWrapp
   the task's true bounds as dmc2gym does, repeated ``action_repeat`` times with the rewards summed;
 * an episode is ``episode_length`` control steps (1000): ``ceil(episode_length / action_repeat)`` agent
   steps, after which ``truncated`` is True. dm_control's own time limit is switched off (upstream sets
-  it to 1e6 s), so ``terminated`` is True only when the task itself ends the episode.
+  it to 1e6 s), so ``terminated`` is True only when the task itself ends the episode;
+* ``distracting_cs`` (DMC-GB's Distracting Control Suite port) drives its distractions per control step:
+  :mod:`smg_fast.envs.distracting`.
 """
 from __future__ import annotations
 
@@ -35,7 +37,11 @@ class DMCEnv(gym.Env):
     physics from edited XML at every reset, as upstream does); both render the same pixels.
     ``video_offset`` / ``video_stride``: without an assigned episode (see :meth:`reset`), the e-th reset
     shows item ``offset + 1 + e·stride`` of the video sequence (upstream: 0 / 1, i.e. videos 1, 2, 3, ...);
-    VectorEnv gives env i offset i and stride N.
+    VectorEnv gives env i offset i and stride N. In ``distracting_cs`` the e-th reset is episode
+    ``offset + e·stride`` of the distraction streams.
+    ``distracting_cs_intensity``: the ``distracting_cs`` intensity (required there, ignored by the other
+    modes); ``distracting_upload``: how its skybox reaches the GPU (``"auto"``, ``"copy"`` or upstream's
+    ``"mujoco"``; :mod:`smg_fast.envs.distracting.skybox`).
     """
 
     metadata = {"render_modes": ["rgb_array"]}
@@ -44,7 +50,8 @@ class DMCEnv(gym.Env):
     def __init__(self, task: str, mode: str = "train", seed: int = 0, *, frame_stack: int = 3,
                  image_size: int = 84, action_repeat: int | None = None, episode_length: int | None = None,
                  background_source: str | None = None, data_dir=None, appearance: str = "inplace",
-                 video_offset: int = 0, video_stride: int = 1):
+                 video_offset: int = 0, video_stride: int = 1, distracting_cs_intensity: float | None = None,
+                 distracting_upload: str = "auto"):
         if episode_length is None:
             episode_length = task_spec(task).episode_length
         if mode not in MODES:
@@ -57,6 +64,14 @@ class DMCEnv(gym.Env):
             raise ValueError(f"action_repeat must be a positive integer, got {action_repeat!r}")
         if appearance not in ("inplace", "xml"):
             raise ValueError(f"appearance must be 'inplace' or 'xml', got {appearance!r}")
+        if mode == "distracting_cs":
+            from . import distracting
+
+            distracting.check_domain(task.partition("-")[0])
+            if distracting_cs_intensity is None:
+                raise ValueError(f"distracting_cs needs distracting_cs_intensity, one of "
+                                 f"{', '.join(f'{x:g}' for x in distracting.INTENSITIES)}")
+            distracting.check_intensity(distracting_cs_intensity)
 
         from dm_control import suite
 
@@ -88,7 +103,7 @@ class DMCEnv(gym.Env):
         self._colors = None
         self._videos = None
         self._settings: dict = {}
-        if mode != "train":
+        if mode.startswith(("color", "video")):
             self._appearance = (InPlaceAppearance(self.physics) if appearance == "inplace"
                                 else XmlAppearance(self.physics, self.domain))
         if mode.startswith("color"):
@@ -102,6 +117,13 @@ class DMCEnv(gym.Env):
             self._settings = video_settings(mode)
             self._appearance.apply(self._settings)
         self._color_rng = np.random.RandomState(self._seed)  # upstream ColorWrapper's RNG
+        self._distraction = None
+        self._episode_offset, self._episode_stride, self._episodes = int(video_offset), int(video_stride), 0
+        if mode == "distracting_cs":
+            from .distracting import DistractingScene
+
+            self._distraction = DistractingScene(self.physics, self.domain, distracting_cs_intensity, self.camera_id,
+                                                 data_dir, upload=distracting_upload)
 
         self._stack = np.zeros((self.frame_stack, 3, *size), dtype=np.uint8)
         self._background: np.ndarray | None = None  # [T, 3, H, W] video of the current episode
@@ -119,11 +141,13 @@ class DMCEnv(gym.Env):
 
         ``options`` assign the episode instead of the env's own sequences (:mod:`smg_fast.envs.episodes`):
         ``"episode"`` (its place in upstream's test-env sequence: picks the video), ``"color"`` (the colour
-        entry) and ``"start_state"`` (the task RNG's state; ``info["next_start_state"]`` is its state after
-        this reset's draws). The evaluator uses them so that results do not depend on its worker count.
+        entry), ``"start_state"`` (the task RNG's state; ``info["next_start_state"]`` is its state after
+        this reset's draws) and ``"distraction_seed"`` (``distracting_cs``: with the episode, seeds its
+        distractions). The evaluator uses them so that results do not depend on its worker count.
         """
         super().reset(seed=seed)
-        opts = check_reset_options(options, color_modes=self._colors is not None)
+        opts = check_reset_options(options, color_modes=self._colors is not None,
+                                   distracting=self._distraction is not None)
         if "color" in opts and opts["color"] >= len(self._colors):  # checked before anything changes
             raise ValueError(f"reset option 'color' is {opts['color']}, but {self.mode} has {len(self._colors)} "
                              f"entries")
@@ -134,6 +158,7 @@ class DMCEnv(gym.Env):
             self._color_rng = np.random.RandomState(self._seed)
             if self._videos is not None:
                 self._videos.reset(self._seed)
+            self._episodes = 0
         if "start_state" in opts:
             set_generator_state(self._env.task.random, opts["start_state"])
         if "episode" in opts:
@@ -152,6 +177,13 @@ class DMCEnv(gym.Env):
             info["video"], self._background = pick
             self._bg_frame = 0
         self._env.reset()
+        if self._distraction is not None:
+            if "episode" in opts:
+                episode = int(opts["episode"])
+            else:
+                episode = self._episode_offset + self._episodes * self._episode_stride
+                self._episodes += 1
+            info.update(self._distraction.reset(opts.get("distraction_seed", self._seed), episode))
         if "start_state" in opts:
             info["next_start_state"] = generator_state(self._env.task.random)
         self._stack[:] = self._render()
@@ -178,6 +210,8 @@ class DMCEnv(gym.Env):
         reward, terminated, discount = 0.0, False, 1.0
         for _ in range(self.action_repeat):
             ts = self._env.step(true)
+            if self._distraction is not None:
+                self._distraction.control_step()
             reward += ts.reward or 0.0
             discount = ts.discount
             if ts.last():
@@ -199,6 +233,8 @@ class DMCEnv(gym.Env):
         """Release the GL context now rather than at garbage collection (idempotent)."""
         if not self._closed:
             self._closed = True
+            if self._distraction is not None:
+                self._distraction.close()
             self._env.close()
             self.physics.free()
 
@@ -217,6 +253,8 @@ class DMCEnv(gym.Env):
         return self._background[(self._bg_frame) % len(self._background)]
 
     def _render(self) -> np.ndarray:
+        if self._distraction is not None:
+            self._distraction.before_render()
         frame = self.physics.render(self.image_size, self.image_size, camera_id=self.camera_id)
         frame = np.ascontiguousarray(frame.transpose(2, 0, 1))
         self._raw_frame = frame

@@ -9,6 +9,8 @@ Reset options (all optional; a key left out keeps the env's own sequence, as a s
 * ``"color"``: the colour entry (colour modes only), drawn by the evaluator from upstream's one RNG.
 * ``"start_state"``: the state of the stream the initial state is drawn from (below); the env then
   reports the state after its draws as ``info["next_start_state"]``.
+* ``"distraction_seed"`` (``distracting_cs`` only): the seed of the episode's distraction streams, which
+  are seeded with it and the episode's number (:func:`smg_fast.envs.distracting.episode_streams`).
 
 Start states. A reset draws the episode's initial state from one RNG: the dm_control task's
 ``numpy.random.RandomState`` (``suite.load(..., task_kwargs={"random": seed})``, as dmc2gym seeds it) for
@@ -28,12 +30,13 @@ import numpy as np
 
 from smg_fast.tasks import is_robot_task
 
-RESET_OPTIONS = ("episode", "color", "start_state")
+RESET_OPTIONS = ("episode", "color", "start_state", "distraction_seed")
 
 
-def check_reset_options(options, color_modes: bool) -> dict:
+def check_reset_options(options, color_modes: bool, distracting: bool = False) -> dict:
     """``options`` as a dict with known keys and valid values (ValueError naming the key otherwise).
-    ``color_modes``: whether the env draws colour entries (``"color"`` is refused otherwise)."""
+    ``color_modes``: whether the env draws colour entries (``"color"`` is refused otherwise);
+    ``distracting``: whether it is a ``distracting_cs`` env (``"distraction_seed"`` is refused otherwise)."""
     if options is None:
         return {}
     if not isinstance(options, dict):
@@ -51,6 +54,12 @@ def check_reset_options(options, color_modes: bool) -> dict:
             raise ValueError("reset option 'color' applies to the colour modes (color_easy, color_hard) only")
         if isinstance(color, bool) or int(color) != color or color < 0:
             raise ValueError(f"reset option 'color' must be a colour entry index >= 0, got {color!r}")
+    seed = options.get("distraction_seed")
+    if seed is not None:
+        if not distracting:
+            raise ValueError("reset option 'distraction_seed' applies to the distracting_cs mode only")
+        if isinstance(seed, bool) or int(seed) != seed or not 0 <= seed < 2**32:
+            raise ValueError(f"reset option 'distraction_seed' must be an integer in [0, 2**32), got {seed!r}")
     return {k: v for k, v in options.items() if v is not None}
 
 

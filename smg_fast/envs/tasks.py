@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 
-from smg_fast.tasks import DMC_MODES as MODES
-from smg_fast.tasks import default_action_repeat
+from smg_fast.tasks import DISTRACTING_CS, DMC_MODES, default_action_repeat
+
+MODES = DMC_MODES + (DISTRACTING_CS,)  # every mode a DMC env can be made in
 
 __all__ = ["MODES", "default_action_repeat", "camera_id", "parse_task"]
 

@@ -211,8 +211,11 @@ def run_paper_references(cfg) -> dict[str, Reference]:
 
 
 def run_references(cfg, progress: bool = False) -> dict[str, dict[str, Reference]]:
-    """The references of a run (:class:`~smg_fast.config.RunConfig`): ``{"random policy": {...}, "paper": {...}}``."""
-    modes = list(cfg.eval_modes)
+    """The references of a run (:class:`~smg_fast.config.RunConfig`): ``{"random policy": {...}, "paper": {...}}``,
+    keyed by the modes' labels (``distracting_cs@0.1``), as the run's results are."""
+    from smg_fast.tasks import mode_label
+
+    modes = [mode_label(m, getattr(cfg, "distracting_cs_intensity", None)) for m in cfg.eval_modes]
     return {RANDOM: random_policy(cfg.task, modes, cfg.action_repeat, cfg.episode_length, progress=progress),
             PAPER: run_paper_references(cfg)}
 

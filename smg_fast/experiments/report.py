@@ -9,7 +9,8 @@ from finished runs.
 Writes ``report.md`` (every table), ``results.csv`` (one row per task × mode × column), ``aggregates.csv``
 and ``curves/<task>.png`` + ``curves/all_tasks.png`` into ``--out`` (default ``SWEEP_DIR/report``, else
 ``./report``), and prints the Markdown. Formats (see :mod:`smg_fast.experiments.tables`): per evaluation mode a
-table of tasks × methods (Tables 1, 6, 7), the average over modes (Table 7), per robot task a table of
+table of tasks × methods (Tables 1, 6, 7; ``distracting_cs`` one table per intensity), the average over the
+paper's modes (Table 7), per robot task a table of
 modes × methods with an average row (Tables 2, 8), and for a method run with several variants (the
 ablations of a grid) the layout of Tables 3 and 9. Aggregates: IQM across tasks with 95 %
 stratified-bootstrap confidence intervals (see :mod:`smg_fast.experiments.aggregates`), per mode and over all modes,
@@ -22,8 +23,8 @@ from pathlib import Path
 
 from smg_fast.experiments import tables
 from smg_fast.experiments.grid import GRID_COPY
-from smg_fast.experiments.results import (Column, RunResult, collect, is_robot, mode_order, ordered_columns,
-                              reference_column, score_table, task_order)
+from smg_fast.experiments.results import (Column, RunResult, collect, is_distracting, is_robot, mode_order,
+                                          mode_title, ordered_columns, reference_column, score_table, task_order)
 from smg_fast.experiments.tables import AVERAGE, Block, average_stat, stat
 
 
@@ -44,19 +45,21 @@ def build_blocks(scores: dict, chosen: Column | None) -> list[Block]:
     for mode in dmc_modes:
         rows = [t for t in dmc if any((t, mode, c) in stats for c in columns)]
         cols = _cols_with(stats, [(t, mode) for t in rows], columns)
-        b = Block(key=mode, title=f"DMControl, {mode}", corner="task", rows=rows, cols=cols, chosen=chosen)
+        b = Block(key=mode, title=f"DMControl, {mode_title(mode)}", corner="task", rows=rows, cols=cols,
+                  chosen=chosen)
         for t in rows:
             for c in cols:
                 if (t, mode, c) in stats:
                     b.cells[(t, c)], b.where[(t, c)] = stats[(t, mode, c)], (t, mode, c)
         out.append(b)
-    if len(dmc_modes) > 1:
-        b = Block(key=AVERAGE, title=f"DMControl, average over {', '.join(dmc_modes)}", corner="task", rows=[],
+    avg_modes = [m for m in dmc_modes if not is_distracting(m)]  # the paper's average: its modes only
+    if len(avg_modes) > 1:
+        b = Block(key=AVERAGE, title=f"DMControl, average over {', '.join(avg_modes)}", corner="task", rows=[],
                   cols=[], chosen=chosen, spread="modes")
         for t in dmc:
             for c in columns:
-                if all((t, m, c) in stats for m in dmc_modes):
-                    b.cells[(t, c)] = average_stat([stats[(t, m, c)] for m in dmc_modes])
+                if all((t, m, c) in stats for m in avg_modes):
+                    b.cells[(t, c)] = average_stat([stats[(t, m, c)] for m in avg_modes])
                     b.where[(t, c)] = (t, AVERAGE, c)
         b.rows = [t for t in dmc if any((t, c) in b.cells for c in columns)]
         b.cols = [c for c in columns if any((t, c) in b.cells for t in b.rows)]
@@ -122,8 +125,9 @@ def aggregate_rows(results: list[RunResult], reps: int, seed: int) -> list[dict]
         modes = mode_order({m for _, m, _ in keys})
         columns = ordered_columns({c for _, _, c in keys})
         rows = [(m, [(t, m) for t in tasks]) for m in modes]
-        if len(modes) > 1:
-            rows.append(("all modes", [(t, m) for t in tasks for m in modes]))
+        pooled = [m for m in modes if not is_distracting(m)]  # distracting_cs intensities stand alone
+        if len(pooled) > 1:
+            rows.append(("all modes", [(t, m) for t in tasks for m in pooled]))
         for name, strata_keys in rows:
             for c in columns:
                 strata = [keys.get((t, m, c)) for t, m in strata_keys]

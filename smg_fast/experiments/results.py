@@ -10,6 +10,7 @@ from pathlib import Path
 
 from smg_fast.run import directory as rundir
 from smg_fast.experiments.grid import GRID_COPY, LOSSES, GridError, load_grid
+from smg_fast.tasks import DISTRACTING_CS, parse_mode_label
 
 # The paper's column order (Tables 1, 2, 6-8); other methods follow in name order.
 METHOD_ORDER = ("sac", "drq", "soda", "svea", "srm", "sgqn", "smg")
@@ -19,9 +20,11 @@ TASK_ORDER = ("cartpole-swingup", "finger-spin", "walker-stand", "walker-walk", 
 DMC_MODES = ("train", "color_easy", "color_hard", "video_easy", "video_hard")
 ROBOT_MODES = ("train", "test1", "test2", "test3", "test4", "test5")
 # Config keys that do not change what a run learns (or differ per task by design): runs differing only
-# in these are seeds of one column.
+# in these are seeds of one column. A distracting_cs intensity is part of the mode's label instead
+# (``distracting_cs@0.1``): each intensity is a table of its own.
 NOT_SETTINGS = frozenset({"seed", "run_dir", "device", "checkpoint_every", "train_steps", "eval_freq",
-                          "eval_episodes", "eval_modes", "eval_envs", "task", "algo", "preset", "replay_capacity"}
+                          "eval_episodes", "eval_modes", "eval_envs", "task", "algo", "preset", "replay_capacity",
+                          "distracting_cs_intensity"}
                          | set(LOSSES.values()))
 
 
@@ -56,8 +59,25 @@ def is_robot(task: str) -> bool:
 
 
 def mode_order(modes) -> list[str]:
+    """The paper's modes in its order, then distracting_cs by intensity, then any others by name."""
     known = {m: i for i, m in enumerate(DMC_MODES + ROBOT_MODES[1:])}
-    return sorted(set(modes), key=lambda m: (known.get(m, len(known)), m))
+
+    def key(m):
+        mode, intensity = parse_mode_label(m)
+        if mode == DISTRACTING_CS:
+            return (len(known), -1.0 if intensity is None else intensity, m)
+        return (known.get(m, len(known) + 1), 0.0, m)
+    return sorted(set(modes), key=key)
+
+
+def is_distracting(mode: str) -> bool:
+    """A ``distracting_cs`` result (an intensity's label): not one of the modes the paper averages over."""
+    return parse_mode_label(mode)[0] == DISTRACTING_CS
+
+
+def mode_title(mode: str) -> str:
+    name, intensity = parse_mode_label(mode)
+    return f"{name} (intensity {intensity:g})" if intensity is not None else mode
 
 
 def task_order(tasks) -> list[str]:

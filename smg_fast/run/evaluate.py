@@ -12,7 +12,9 @@ evaluations; evaluation ``j`` of ``E`` episodes plays ``n = j·E .. j·E + E - 1
   upstream's ``ColorWrapper`` of the test env draws them (colour modes);
 * the start state upstream's env would draw there: the initial state comes from one stream (the
   dm_control task's ``RandomState``, the robot tasks' generator), carried from each episode's reset to the
-  next (:mod:`smg_fast.envs.episodes`).
+  next (:mod:`smg_fast.envs.episodes`);
+* in ``distracting_cs``, the distraction streams of episode ``n`` seeded with ``seed + 42`` and ``n``
+  (upstream leaves them unseeded; :mod:`smg_fast.envs.distracting`).
 
 A worker receives its episode's assignment with the reset (``VectorEnv.reset(env_ids=[i],
 options=...)``, ``autoreset=False``), so it does not matter which worker plays which episode, nor how
@@ -25,6 +27,8 @@ which is what upstream does. Its test envs are meant to get ``seed + 42`` (``tra
 ``dmc2gym.make`` registers a task's gym id only once, with the first seed it is given, the training
 env's, so every env of that task draws initial states from the training seed; the robot test envs are
 given the training seed outright. ``seed + 42`` reaches only the colour (and the unused video) RNG there.
+``distracting_cs`` is the exception: its test env has a gym id of its own (``...-dcs-v1``), so dmc2gym
+registers it with ``seed + 42``, and its start states come from ``seed + 42`` under either setting.
 ``"eval"`` seeds the stream with ``seed + 42``, what upstream's DMC code evidently intended (and what
 smg-fast's evaluation workers, seeded ``seed + 42 + i``, came closest to before). Either way the
 colour draws use ``seed + 42``. Upstream evaluates its train scene on the training env itself, whose
@@ -40,7 +44,7 @@ import numpy as np
 
 from smg_fast.config import RunConfig
 from smg_fast.envs.episodes import generator_state, initial_start_state, set_generator_state
-from smg_fast.tasks import env_kwargs
+from smg_fast.tasks import DISTRACTING_CS, env_kwargs, mode_label
 
 # Upstream's test envs get seed + 42 for their colour / video wrappers (train.py:93, 110).
 EVAL_SEED_OFFSET = 42
@@ -68,7 +72,8 @@ class EpisodeSchedule:
         self.episodes = 0  # episodes assigned so far: upstream's reset count
         self._color_rng = np.random.RandomState(self.seed + EVAL_SEED_OFFSET) if mode in COLOR_MODES else None
         self._n_colors: int | None = None
-        self._start = initial_start_state(task, self.seed + (EVAL_SEED_OFFSET if start_seed == "eval" else 0))
+        eval_seeded = start_seed == "eval" or mode == DISTRACTING_CS  # (module doc)
+        self._start = initial_start_state(task, self.seed + (EVAL_SEED_OFFSET if eval_seeded else 0))
         self._awaiting = False  # an episode was assigned whose reset has not reported back yet
 
     def next(self) -> dict:
@@ -78,6 +83,8 @@ class EpisodeSchedule:
         options = {"episode": self.episodes, "start_state": self._start}
         if self._color_rng is not None:
             options["color"] = int(self._color_rng.randint(self._colors()))  # upstream ColorWrapper's draw
+        if self.mode == DISTRACTING_CS:
+            options["distraction_seed"] = self.seed + EVAL_SEED_OFFSET
         self.episodes += 1
         self._awaiting = True
         return options
@@ -197,7 +204,9 @@ class Evaluator:
 
     :meth:`state_dict` / :meth:`load_state_dict` hold where each mode is in its schedule: a trainer saves
     it with its checkpoint so that evaluations after a resume play the episodes they would have played.
-    ``last_episodes[mode]`` holds the records of the latest evaluation (see :func:`run_episodes`).
+    Results are keyed by each mode's label (:func:`smg_fast.tasks.mode_label`: ``distracting_cs@0.1``, the
+    others as they are): ``labels[mode]``. ``last_episodes[label]`` holds the records of the latest
+    evaluation (see :func:`run_episodes`).
     """
 
     def __init__(self, cfg: RunConfig, modes, num_envs: int, seed: int | None = None, start_seed: str | None = None):
@@ -205,6 +214,7 @@ class Evaluator:
         self.seed = int(cfg.seed if seed is None else seed)
         self.start_seed = start_seed or cfg.eval_start_seed
         self._schedules = {m: EpisodeSchedule(cfg.task, m, self.seed, self.start_seed) for m in self.modes}
+        self.labels = {m: mode_label(m, getattr(cfg, "distracting_cs_intensity", None)) for m in self.modes}
         self._envs: dict = {}
         self.last_episodes: dict[str, list[dict]] = {}
 
@@ -224,15 +234,16 @@ class Evaluator:
             self._env(mode, episodes)
 
     def evaluate(self, agent, episodes: int, progress=None, bar: bool = False) -> dict[str, list[float]]:
-        """The returns of the next ``episodes`` episodes of every mode, in episode order. ``progress(mode,
-        returns)`` is called after each mode; ``bar``: a progress bar of each mode's env steps."""
+        """The returns of the next ``episodes`` episodes of every mode (keyed by its label), in episode order.
+        ``progress(label, returns)`` is called after each mode; ``bar``: a progress bar of each mode's env
+        steps."""
         out = {}
         for mode in self.modes:
             vec, schedule = self._env(mode, episodes), self._schedules[mode]
             before = schedule.state_dict()
             try:
                 with _steps_bar(bar, episodes * (getattr(vec, "max_episode_steps", None) or 0) or None,
-                                f"{self.cfg.task} {mode}") as steps:
+                                f"{self.cfg.task} {self.labels[mode]}") as steps:
                     records = run_episodes(vec, agent, episodes, schedule, on_steps=steps.update)
             except BaseException:
                 # An interrupted evaluation leaves no trace: the schedule is where it was, and the envs
@@ -240,10 +251,11 @@ class Evaluator:
                 schedule.load_state_dict(before)
                 self._envs.pop(mode).close()
                 raise
-            self.last_episodes[mode] = records
-            out[mode] = [r["return"] for r in records]
+            label = self.labels[mode]
+            self.last_episodes[label] = records
+            out[label] = [r["return"] for r in records]
             if progress is not None:
-                progress(mode, out[mode])
+                progress(label, out[label])
         return out
 
     def state_dict(self) -> dict:
