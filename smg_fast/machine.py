@@ -67,7 +67,7 @@ def check_overlay_source(source: str, flag: str = "--overlay-source", typed: str
     """UsageError for a source that is not procedural / places365 / folder:PATH; NotAvailableError (naming
     the download command where there is one) when its images are not there. Messages start with ``typed``
     (what the user wrote, e.g. ``--set overlay_source=folder:x``), else ``flag source``."""
-    from smg_fast.envs.backgrounds import check_overlay_source as check
+    from smg_fast.agent.images import check_overlay_source as check
 
     typed = typed or f"{flag} {source}"
     try:

@@ -52,7 +52,7 @@ def _fast_orthogonal_(tensor, gain=1.0):
 
 @pytest.fixture(scope="module")
 def agent():
-    from smg_fast.envs.backgrounds import OverlayImages
+    from smg_fast.agent.images import OverlayImages
 
     cfg = make_config(TASK, "smg", "quick")
     with pytest.MonkeyPatch.context() as mp:

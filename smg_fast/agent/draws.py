@@ -61,7 +61,7 @@ class Draws:
 
 class ImageStream:
     """Natural images for overlay-type augmentations (Places365 upstream), uint8 ``[n, 3, S, S]`` on the
-    agent's device. ``source`` as :class:`smg_fast.envs.backgrounds.OverlayImages` takes it (``folder:PATH``
+    agent's device. ``source`` as :class:`smg_fast.agent.images.OverlayImages` takes it (``folder:PATH``
     or ``procedural``), or any callable returning such a batch (tests)."""
 
     def __init__(self, source, batch_size: int, image_size: int, seed: int, device: torch.device):
@@ -69,7 +69,7 @@ class ImageStream:
         if callable(source):
             self._images, self._call = None, source
         else:
-            from smg_fast.envs.backgrounds import OverlayImages
+            from smg_fast.agent.images import OverlayImages
 
             self._images = OverlayImages(source, batch_size, image_size, seed)
             self._call = self._images.sample

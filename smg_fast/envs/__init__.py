@@ -19,8 +19,7 @@ from .rendering import RenderingUnavailableError, ensure_gl_backend
 from .tasks import MODES, default_action_repeat
 from .vector import VectorEnv
 
-__all__ = ["MODES", "VectorEnv", "make", "ensure_gl_backend", "RenderingUnavailableError", "OverlayImages",
-           "default_action_repeat"]
+__all__ = ["MODES", "VectorEnv", "make", "ensure_gl_backend", "RenderingUnavailableError", "default_action_repeat"]
 
 
 def make(task: str, mode: str = "train", seed: int = 0, *, frame_stack: int = 3, image_size: int = 84,
@@ -57,10 +56,3 @@ def make(task: str, mode: str = "train", seed: int = 0, *, frame_stack: int = 3,
     return DMCEnv(task, mode, seed, frame_stack=frame_stack, image_size=image_size, action_repeat=action_repeat,
                   episode_length=task_spec(task).episode_length if episode_length is None else episode_length,
                   background_source=background_source, data_dir=data_dir, **kwargs)
-
-
-def __getattr__(name):
-    if name == "OverlayImages":  # imports torch; loaded on first use
-        from .backgrounds import OverlayImages
-        return OverlayImages
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -92,7 +92,7 @@ def _noise_for(noise, n: int, size: tuple[int, int], seed: int = 0) -> np.ndarra
     """The attribution's replacement images, uint8 [n, 3, H, W]: the given ones (one image is repeated
     for every sample), or procedural images when none are given."""
     if noise is None:
-        from smg_fast.envs.backgrounds import OverlayImages
+        from smg_fast.agent.images import OverlayImages
 
         return OverlayImages("procedural", n, size[0], seed).sample()
     noise = np.asarray(noise)
@@ -242,7 +242,7 @@ def save_mode_grids(agent, task: str, modes: Sequence[str], out_dir, seed: int =
     Args:
         modes: any env modes (``train``, ``color_hard``, ..., or the robot scenes ``test1``...).
         overlay_source: the attribution's replacement images (``procedural`` or ``folder:PATH``, as
-            :class:`~smg_fast.envs.backgrounds.OverlayImages`); the same images in every mode.
+            :class:`~smg_fast.agent.images.OverlayImages`); the same images in every mode.
         make_env: ``make_env(task, mode, seed, **kwargs)``; default :func:`smg_fast.envs.make`.
         env_kwargs: env settings (e.g. :func:`smg_fast.tasks.env_kwargs` of the run, ``episode_length``,
             ``background_source``); frame stack and size default to the agent's.
@@ -255,7 +255,7 @@ def save_mode_grids(agent, task: str, modes: Sequence[str], out_dir, seed: int =
         raise ValueError("save_mode_grids needs at least one mode")
     if make_env is None:
         from smg_fast.envs import make as make_env
-    from smg_fast.envs.backgrounds import OverlayImages
+    from smg_fast.agent.images import OverlayImages
 
     out_dir = Path(out_dir)
     kw = _env_kwargs(agent, env_kwargs)
@@ -352,7 +352,7 @@ def save_episode_video(agent, task: str, mode: str, path, seed: int = 0, max_ste
         raise ValueError(f"max_steps must be >= 0; got {max_steps}")
     if make_env is None:
         from smg_fast.envs import make as make_env
-    from smg_fast.envs.backgrounds import OverlayImages
+    from smg_fast.agent.images import OverlayImages
 
     kw = _env_kwargs(agent, env_kwargs)
     env = make_env(task, mode, seed, **kw)

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from smg_fast import envs
-from smg_fast.envs.backgrounds import (OverlayImages, folder_videos, greenscreen,
-                                       random_resized_crop_box, resized_cache_dir)
+from smg_fast.agent.images import OverlayImages, random_resized_crop_box
+from smg_fast.envs.backgrounds import folder_videos, greenscreen, resized_cache_dir
 from smg_fast.ops.reference import greenscreen as reference_greenscreen
 
 COLOURS = [(255, 0, 0), (0, 0, 255), (250, 250, 20)]
@@ -115,7 +115,7 @@ def test_overlay_stream_state_resumes_mid_order(tmp_path):
     shuffled order and across the reshuffle."""
     from PIL import Image
 
-    from smg_fast.envs.backgrounds import OverlayImages
+    from smg_fast.agent.images import OverlayImages
 
     rng = np.random.default_rng(0)
     for i in range(5):

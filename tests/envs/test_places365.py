@@ -24,7 +24,7 @@ from smg_fast.data import MissingDataError, places365
 from smg_fast.cli.data import main
 from smg_fast.data.fetch import LocalWriteError, TransferError, UnreachableError
 from smg_fast.data.places365 import ChecksumError, install
-from smg_fast.envs.backgrounds import OverlayImages
+from smg_fast.agent.images import OverlayImages
 
 # category path, label, images in the synthetic train archive
 CATEGORIES = [("/a/airfield", 0, 3), ("/a/apartment_building/outdoor", 1, 2), ("/b/badlands", 2, 3)]
@@ -392,7 +392,7 @@ def test_unreachable_mirror(tmp_path):
 
 
 def test_check_overlay_source_matches_what_overlay_images_raises(tmp_path):
-    from smg_fast.envs.backgrounds import check_overlay_source
+    from smg_fast.agent.images import check_overlay_source
 
     check_overlay_source("procedural")
     with pytest.raises(MissingDataError, match="smg-fast data download places365"):
