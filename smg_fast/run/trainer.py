@@ -83,6 +83,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def update_cadence(cfg: RunConfig) -> tuple[int, int]:
+    """(k, n): after the burst, ``n`` updates every ``k``-th step: ``updates_per_step`` x ≥ 1 is n = round(x)
+    every step, x < 1 one update every k = round(1/x) steps."""
+    if cfg.updates_per_step < 1:
+        return max(1, round(1 / cfg.updates_per_step)), 1
+    return 1, max(1, round(cfg.updates_per_step))
+
+
 def updates_due(cfg: RunConfig, step: int) -> tuple[int, int]:
     """(number of updates at this step, the step number the agent's schedule sees).
 
@@ -90,8 +98,7 @@ def updates_due(cfg: RunConfig, step: int) -> tuple[int, int]:
     (actor / target / aux every 2nd update, mask warm-up) counts updates, so it alternates as upstream."""
     if step < cfg.init_steps:
         return 0, step
-    k = max(1, round(1 / cfg.updates_per_step)) if cfg.updates_per_step < 1 else 1
-    per_step = max(1, round(cfg.updates_per_step)) if cfg.updates_per_step >= 1 else 1
+    k, per_step = update_cadence(cfg)
     schedule_step = step // k
     if step == cfg.init_steps:
         burst = cfg.init_steps if cfg.burst_updates is None else cfg.burst_updates
@@ -124,8 +131,7 @@ class Eta:
         if "step" not in self.cost:
             return None
         updates = sum(updates_due(cfg, s)[0] for s in range(step, min(cfg.train_steps, cfg.init_steps + 1)))
-        k = max(1, round(1 / cfg.updates_per_step)) if cfg.updates_per_step < 1 else 1
-        per_step = max(1, round(cfg.updates_per_step)) if cfg.updates_per_step >= 1 else 1
+        k, per_step = update_cadence(cfg)
         first_regular = max(step, cfg.init_steps + 1)
         if cfg.train_steps > first_regular:
             updates += per_step * (len(range(first_regular, cfg.train_steps)) // k)
