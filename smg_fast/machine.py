@@ -5,8 +5,9 @@ that cannot work here) or :class:`~smg_fast.errors.NotAvailableError` (something
 """
 from __future__ import annotations
 
+from smg_fast.config import DEVICE, run_settings
 from smg_fast.errors import NotAvailableError, UsageError
-from smg_fast.rules import RULES
+
 
 def check_task(task: str, flag: str = "--task") -> None:
     """UsageError unless ``task`` is a dm_control suite task (``domain-task``) or one of SMG's robot tasks.
@@ -47,8 +48,8 @@ def check_modes_text(text: str, task: str, flag: str) -> tuple[str, ...]:
 def check_device(device: str, flag: str = "--device") -> None:
     """UsageError for a device string that is not cpu / cuda / cuda:N; NotAvailableError when it names a
     GPU that PyTorch cannot see here."""
-    if not RULES["device"].ok(device):
-        raise UsageError(f"{flag} {device}: must be {RULES['device'].describe()}")
+    if not DEVICE.ok(device):
+        raise UsageError(f"{flag} {device}: must be {DEVICE.describe()}")
     if device == "cpu":
         return
     import torch
@@ -107,7 +108,7 @@ def check_data(task: str, modes, distracting_cs_intensity=None) -> None:
 
                 if distracting_cs_intensity is None:
                     raise UsageError("distracting_cs needs an intensity: --set distracting_cs_intensity=X, X "
-                                     f"{RULES['distracting_cs_intensity'].describe()}")
+                                     f"{run_settings()['distracting_cs_intensity'].rule.describe()}")
                 davis.video_folders(settings.videos(distracting_cs_intensity))
     except FileNotFoundError as e:  # MissingDataError
         raise NotAvailableError(str(e)) from None

@@ -1,20 +1,23 @@
-"""What a setting may be: a rule per run and agent setting (:data:`RULES`) and the rules that tie settings
-together (e.g. the replay's minimum size). :meth:`smg_fast.config.RunConfig.check` runs :func:`check_config`,
-so :func:`smg_fast.config.make_config` refuses a bad value for every caller with a
-:class:`~smg_fast.errors.SettingError` naming the setting. What this machine has is :mod:`smg_fast.machine`.
+"""What a setting may be, and how a setting is declared with its rule.
+
+A setting is a field of a settings dataclass (:class:`smg_fast.config.RunConfig`, the agent's
+:class:`smg_fast.agent.config.SACConfig` and each method's extension of it) declared with :func:`setting`: its
+default, its rule (:class:`Range`, :class:`OneOf`, :class:`Choice`, :class:`Pattern`, :class:`Flag`), one line of help and,
+where the train command has one, its flag. That declaration is the setting's one home: validation
+(:func:`check_fields`), ``--set`` parsing, the train command's help and ``docs/settings.md`` read it.
+Rules that tie settings together are :meth:`smg_fast.config.RunConfig.check`'s.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import re
 from dataclasses import dataclass
 
 from smg_fast.errors import SettingError
-from smg_fast.tasks import DISTRACTING_CS_INTENSITIES
 
 INT32_MAX = 2**31 - 1
-
 
 @dataclass(frozen=True)
 class Range:
@@ -119,152 +122,85 @@ LR = Range(lo=0)
 BETA = Range(lo=0, hi=1, hi_open=True)  # Adam's β1
 FREQ = Range(lo=1, hi=INT32_MAX, integer=True)
 
-# Every run and agent setting with its rule. Settings checked elsewhere: ``task`` (smg_fast.tasks: robot
-# names; :func:`check_task`: dm_control's suite), ``algo`` (smg_fast.agent.method_class), ``eval_modes``
-# (smg_fast.tasks.check_modes), ``run_dir`` (smg_fast.run.directory).
-RULES: dict[str, object] = {
-    # run
-    "seed": Range(lo=0, hi=2_000_000_000, integer=True),  # seed + 42 + a worker's index seed numpy (< 2**32)
-    "device": Pattern(r"cpu|cuda(:\d+)?", "cpu, cuda or cuda:N"),
-    "preset": OneOf(("paper", "quick")),
-    "frame_stack": Range(lo=1, hi=16, integer=True),
-    "image_size": Range(lo=1, hi=512, integer=True),
-    "action_repeat": Range(lo=1, hi=1000, integer=True),
-    "episode_length": Range(lo=1, hi=10**7, integer=True),
-    "train_steps": Range(lo=1, hi=10**9, integer=True),
-    "replay_capacity": Range(lo=1, hi=10**9, integer=True),
-    "replay_storage": OneOf(("memory", "mmap")),
-    "init_steps": Range(lo=1, hi=10**9, integer=True),  # the first update samples what these steps stored
-    "burst_updates": Range(lo=0, hi=10**7, integer=True, optional=True),
-    "updates_per_step": Range(lo=0, hi=64, lo_open=True),
-    "eval_freq": FREQ,
-    "eval_episodes": Range(lo=1, hi=10_000, integer=True),
-    "eval_envs": Range(lo=1, hi=64, integer=True),
-    "eval_start_seed": OneOf(("train", "eval")),
-    "distracting_cs_intensity": Choice(DISTRACTING_CS_INTENSITIES, optional=True,
-                                       why="DMC-GB's distracting_cs intensities"),
-    "checkpoint_every": FREQ,
-    # agent (SACConfig)
-    "batch_size": Range(lo=1, hi=65_536, integer=True),
-    "discount": UNIT,
-    "hidden_dim": Range(lo=1, hi=65_536, integer=True),
-    "projection_dim": Range(lo=1, hi=65_536, integer=True),
-    "num_shared_layers": Range(lo=1, hi=64, integer=True),
-    "num_filters": Range(lo=1, hi=4096, integer=True),
-    "actor_lr": LR,
-    "critic_lr": LR,
-    "alpha_lr": LR,
-    "alpha_beta": BETA,
-    "init_temperature": Range(lo=0, lo_open=True),
-    "actor_log_std_min": Range(),
-    "actor_log_std_max": Range(),
-    "actor_update_freq": FREQ,
-    "critic_target_update_freq": FREQ,
-    "critic_tau": UNIT,
-    "encoder_tau": UNIT,
-    "shift_pad": Range(lo=0, hi=64, integer=True),
-    "overlay_source": Pattern(r"procedural|places365|folder:.+", "procedural, places365 or folder:PATH"),
-    "overlay_alpha": UNIT,
-    "fused_ops": Flag(),
-    "compile": Flag(),  # the update's tensor part under torch.compile: same math, float rounding aside
-    "precision": OneOf(("fp32", "bf16")),
-    # agent (SMGConfig)
-    "aux_lr": LR,
-    "aux_beta": BETA,
-    "aux_update_freq": FREQ,
-    "recon_weight": WEIGHT,
-    "mask_weight": WEIGHT,
-    "back_weight": WEIGHT,
-    "action_weight": WEIGHT,
-    "fore_weight": WEIGHT,
-    "q_consistency_weight": WEIGHT,
-    "mask_ratio": UNIT,
-    "mask_warmup": COUNT,
-    "grad_clip_norm": Range(lo=0, lo_open=True, finite=False),  # inf: no clipping
-    "attribution_prob": UNIT,
-    "reinit_critic_encoder": Flag(),
-    # SODAConfig
-    "soda_batch_size": Range(lo=2, hi=65_536, integer=True),  # BatchNorm in training mode needs 2 samples
-    "soda_tau": UNIT,
-    "reinit_shared_trunk": Flag(),
-    # SVEAConfig
-    "svea_alpha": WEIGHT,
-    "svea_beta": WEIGHT,
-    "svea_aug": OneOf(("random_conv", "overlay")),
-    # SRMConfig: the ring's limits in cycles per pixel (0.5: Nyquist)
-    "srm_mask_prob": UNIT,
-    "srm_low_max": Range(lo=0, hi=0.5),
-    "srm_width_max": Range(lo=0, hi=0.5),
-    # SGQNConfig
-    "sgqn_quantile": UNIT,
-    "consistency_weight": WEIGHT,
-}
-CHECKED_ELSEWHERE = frozenset({"task", "algo", "eval_modes", "run_dir"})
-# Frame sizes a method can use, where it cannot use any: decoders that draw 84×84 images (SMG, SGQN); SODA
-# crops 100×100 renders to 84 (or takes 84×84 as they are).
-IMAGE_SIZES = {"smg": (84,), "sgqn": (84,), "soda": (84, 100)}
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """A setting whose value another module checks (a task name against dm_control's suite, an evaluation
+    mode against the task's): ``where`` says which, for the docs."""
+
+    where: str
+
+    def ok(self, v) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return self.where
 
 
-def check_value(key: str, value) -> None:
-    """SettingError if ``value`` breaks the rule of setting ``key`` (settings without a rule pass)."""
-    rule = RULES.get(key)
+# ----------------------------------------------------------------------------------------------------
+# Declaring settings.
+
+def setting(default=dataclasses.MISSING, rule=None, help: str = "", *, flag: str | None = None,
+            default_factory=dataclasses.MISSING):
+    """A settings-dataclass field with its rule, one line of help and the train command's flag for it (if any)::
+
+        batch_size: int = setting(64, Range(lo=1, hi=65_536, integer=True), "transitions per update",
+                                  flag="--batch-size")
+    """
+    if rule is None:
+        raise TypeError("a setting needs its rule")
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={"rule": rule, "help": help, "flag": flag})
+
+
+def redefault(cls, name: str, default, help: str | None = None):
+    """Field ``name`` of settings class ``cls`` with another default (and help): a method that inherits a
+    setting but not its value, with the same rule."""
+    meta = cls.__dataclass_fields__[name].metadata
+    return setting(default, meta["rule"], meta["help"] if help is None else help, flag=meta["flag"])
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting, as :func:`settings_of` reads it: ``rule`` None for a field declared without
+    :func:`setting`."""
+
+    name: str
+    default: object
+    rule: object
+    help: str
+    flag: str | None
+    type: str  # the annotation, e.g. "int" or "int | None"
+
+    @property
+    def value_type(self) -> type:
+        """The type of its values, None aside (``int`` for ``int | None``)."""
+        return {"int": int, "float": float, "str": str, "bool": bool}.get(self.type.split("|")[0].strip(), object)
+
+
+def settings_of(cls) -> dict[str, Setting]:
+    """Every field of a settings dataclass (class or instance), in declaration order."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("nested"):  # RunConfig.agent: the agent's settings, a settings class of their own
+            continue
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        meta = f.metadata
+        out[f.name] = Setting(f.name, default, meta.get("rule"), meta.get("help", ""), meta.get("flag"),
+                              f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type)))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checking them.
+
+def check_value(key: str, value, rule) -> None:
+    """SettingError if ``value`` breaks ``rule`` (the rule of setting ``key``; None passes)."""
     if rule is not None and not rule.ok(value):
         raise SettingError(key, value, f"must be {rule.describe()}")
 
 
-def check_config(cfg) -> None:
-    """Every rule of a :class:`~smg_fast.config.RunConfig` (its run and agent settings), then the rules that
-    tie settings together. Raises :class:`SettingError` naming the first setting that breaks one."""
-    values = cfg.to_dict()
-    steps, stack = values["train_steps"], values["frame_stack"]
-    if RULES["frame_stack"].ok(stack) and isinstance(steps, numbers.Integral) and steps < stack:
-        _check_together(values)  # too few steps for the replay: said in terms of the steps
-    for key, value in values.items():
-        if key == "eval_modes":
-            continue
-        check_value(key, value)
-    _check_together(values)
-
-
-def _check_together(v: dict) -> None:
-    need = v["frame_stack"] + 1
-    # Trainer: the replay holds min(replay_capacity, train_steps + 1) transitions and a sample needs a full
-    # frame stack and its successor.
-    if v["train_steps"] + 1 < need:
-        raise SettingError("train_steps", v["train_steps"],
-                           f"must be at least {need - 1}: the replay keeps min(replay_capacity, steps + 1) "
-                           f"transitions and needs frame_stack + 1 = {need}")
-    if v["replay_capacity"] < need:
-        raise SettingError("replay_capacity", v["replay_capacity"],
-                           f"must be at least frame_stack + 1 = {need} (a stack of frames and the next one)")
-    if v["actor_log_std_min"] >= v["actor_log_std_max"]:
-        raise SettingError("actor_log_std_min", v["actor_log_std_min"],
-                           f"must be below actor_log_std_max ({v['actor_log_std_max']})")
-    from smg_fast.tasks import DISTRACTING_CS
-
-    if DISTRACTING_CS in v.get("eval_modes", ()) and v.get("distracting_cs_intensity") is None:
-        raise SettingError("distracting_cs_intensity", None, f"must be set to evaluate {DISTRACTING_CS}: "
-                                                             f"{RULES['distracting_cs_intensity'].describe()}")
-    if v["replay_storage"] == "mmap" and not v["device"].startswith("cpu"):
-        raise SettingError("replay_storage", "mmap", f"keeps frames in a file on the CPU: it needs device cpu, "
-                                                     f"not {v['device']}")
-    from smg_fast.tasks import is_robot_task
-
-    if is_robot_task(v["task"]) and v["action_repeat"] != 1:
-        raise SettingError("action_repeat", v["action_repeat"], "must be 1 for the robot tasks (they have no action "
-                                                                "repeat: each step runs 20 MuJoCo substeps)")
-    sizes = IMAGE_SIZES.get(v["algo"])
-    if sizes is not None and v["image_size"] not in sizes:
-        why = "it crops 100×100 frames to 84×84" if v["algo"] == "soda" else "its decoders draw 84×84 images"
-        raise SettingError("image_size", v["image_size"], f"must be {' or '.join(map(str, sizes))} for "
-                                                          f"{v['algo']} ({why})")
-    from smg_fast.agent.networks import trunk_features
-
-    try:
-        trunk_features(v["num_shared_layers"], v["num_filters"], v["image_size"])
-    except ValueError:
-        raise SettingError("num_shared_layers", v["num_shared_layers"],
-                           f"leaves no pixels of a {v['image_size']}×{v['image_size']} frame: use fewer layers "
-                           "(or larger frames)") from None
-    if 2 * v["shift_pad"] >= v["image_size"]:
-        raise SettingError("shift_pad", v["shift_pad"], f"must be below image_size / 2 = {v['image_size'] // 2}")
+def check_fields(obj) -> None:
+    """Every field of settings dataclass ``obj`` against its rule, in declaration order."""
+    for key, s in settings_of(obj).items():
+        check_value(key, getattr(obj, key), s.rule)

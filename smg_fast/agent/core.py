@@ -27,9 +27,10 @@ eagerly, or as one ``torch.compile(fullgraph=True)`` graph per plan shape with `
 Gradients are taken with ``torch.autograd.grad`` and handed to the optimisers (:class:`smg_fast.agent.adam.Adam`,
 ``torch.optim.Adam``'s rule and state format): no ``.grad`` state between steps, nothing that breaks a graph.
 
-What a method adds to the agent's state: ``modules()``, ``optimizers()`` and ``extra_state()``.
-A method is one module: a subclass with a ``Config`` (its settings) and these hooks, registered by name in
-:data:`smg_fast.agent.METHODS`.
+What a method adds to the agent's state: ``modules()``, ``add_aux_model()`` (its auxiliary model's optimiser)
+and ``extra_state()``. A method is a subclass with these hooks (``smg_fast/agent/<name>.py``) and its
+declaration (``smg_fast/agent/specs/<name>.py``: settings, frames, ablation losses, capabilities), registered
+by name in :data:`smg_fast.agent.METHODS`.
 """
 from __future__ import annotations
 
@@ -100,10 +101,10 @@ def clip_grad_norm(grads: list, max_norm: float) -> torch.Tensor:
 
 
 class SACCore:
-    Config = SACConfig
+    Config = SACConfig  # the settings class of the method's declaration (smg_fast/agent/specs/<name>.py)
     shift = False  # random shift (pad 4, replicate) of obs and next_obs when sampling (DrQ)
-    render_size = 84  # the frame size the environment renders for this method
-    aux_update_freq: int | None = None  # set by methods with an auxiliary update
+    aux_update_freq: int | None = None  # set by add_aux_model
+    aux_opt: Adam | None = None
 
     def __init__(self, cfg: SACConfig, obs_shape: tuple[int, int, int], action_dim: int, *,
                  device: str | torch.device = "cpu", seed: int = 0, images=None):
@@ -133,6 +134,15 @@ class SACCore:
         self._image_source = images  # built on first use: only overlay-type methods draw natural images
         self._images: ImageStream | None = None
         self._compiled = None  # the tensor part under torch.compile (cfg.compile / compile())
+
+    def add_aux_model(self, params) -> None:
+        """Give the method's auxiliary model (settings :class:`~smg_fast.agent.config.AuxConfig`) its optimiser:
+        one Adam (``aux_lr``, β = (``aux_beta``, 0.999)) over ``params``, saved with the agent as ``aux_opt``;
+        :meth:`update_aux` runs every ``aux_update_freq`` updates. Parameters the model shares with the critic
+        (its encoder) are then stepped by two optimisers with separate state, as upstream."""
+        cfg = self.cfg
+        self.aux_opt = Adam(list(params), lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999))
+        self.aux_update_freq = cfg.aux_update_freq
 
     def autocast(self):
         """Where the forward passes run: under bfloat16 autocast with ``precision='bf16'`` (backward
@@ -233,7 +243,11 @@ class SACCore:
         return {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target}
 
     def optimizers(self) -> dict:
-        return {"actor_opt": self.actor_opt, "critic_opt": self.critic_opt, "alpha_opt": self.alpha_opt}
+        """Every optimiser of the agent, by name (the auxiliary model's as ``aux_opt``)."""
+        opts = {"actor_opt": self.actor_opt, "critic_opt": self.critic_opt, "alpha_opt": self.alpha_opt}
+        if self.aux_opt is not None:
+            opts["aux_opt"] = self.aux_opt
+        return opts
 
     def extra_state(self) -> dict:
         """What else the method must save to resume exactly."""

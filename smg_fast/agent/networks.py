@@ -14,20 +14,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import smg_fast.ops as ops
+from smg_fast.agent.config import trunk_features
+
 
 def full_precision(t: torch.Tensor) -> torch.Tensor:
     """A network output as float32 when autocast made it 16-bit (float64 and float32 pass as they
     are), so heads, losses and the fused image ops downstream compute in full precision."""
     return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
-
-
-def trunk_features(num_layers: int = 11, num_filters: int = 32, image_size: int = 84) -> int:
-    """Flattened size of :class:`SharedCNN`'s output: one stride-2 conv, then (num_layers − 1)
-    unpadded stride-1 convs that each take 2 pixels off a side (11 layers at 84×84: 32·21·21)."""
-    side = (image_size - 3) // 2 + 1 - 2 * (num_layers - 1)
-    if num_layers < 1 or side < 1:
-        raise ValueError(f"a {num_layers}-layer trunk leaves no pixels of a {image_size}×{image_size} input")
-    return num_filters * side * side
 
 
 FEATURES = trunk_features()  # 32·21·21 = 14112, the paper's trunk at 84×84

@@ -44,28 +44,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import smg_fast.ops as ops
-from smg_fast.agent.adam import Adam
-from smg_fast.agent.config import SACConfig
 from smg_fast.agent.core import Batch, Plan, SACCore, gradients
 from smg_fast.agent.networks import FEATURES, Encoder, full_precision
+from smg_fast.agent.specs.sgqn import SGQNConfig
 from smg_fast.ops import reference as ref
 from smg_fast.ops.guided_relu import GuidedReLU
-
-
-@dataclass
-class SGQNConfig(SACConfig):
-    """SGQN's settings: upstream's ``arguments.py`` and ``scripts/sgsac.sh``."""
-
-    sgqn_quantile: float = 0.98  # scripts/sgsac.sh; upstream's default 0.90
-    consistency_weight: float = 0.5  # hard-coded 0.5 upstream; 0 = --consistency 0
-    aux_lr: float = 3e-4
-    aux_beta: float = 0.9
-    aux_update_freq: int = 2
-
-    def check(self) -> None:
-        super().check()
-        if not 0.0 <= self.sgqn_quantile <= 1.0:
-            raise ValueError(f"sgqn_quantile must be in [0, 1], got {self.sgqn_quantile}")
 
 
 class AttributionDecoder(nn.Module):
@@ -152,11 +135,8 @@ class SGQNAgent(SACCore):
         super().__init__(cfg, obs_shape, action_dim, **kw)
         decoder = AttributionDecoder(action_dim, self.frame_stack, cfg.projection_dim, fused=cfg.fused_ops)
         self.attribution_predictor = AttributionPredictor(self.critic.encoder, decoder).to(self.device)
-        # Upstream's aux Adam owns the predictor's parameters: the critic encoder (stepped by two optimisers
-        # with separate state) and the decoder.
-        self.aux_params = list(self.attribution_predictor.parameters())
-        self.aux_opt = Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999))
-        self.aux_update_freq = cfg.aux_update_freq
+        # Upstream's aux Adam owns the predictor's parameters: the critic encoder and the decoder.
+        self.add_aux_model(self.attribution_predictor.parameters())
         self.ops = ops if cfg.fused_ops else ref
         self.guided_critic = guided_twin(self.critic)  # not a module of the agent's state: shares the critic's
 
@@ -227,6 +207,3 @@ class SGQNAgent(SACCore):
 
     def modules(self) -> dict:
         return {**super().modules(), "attribution_predictor": self.attribution_predictor}
-
-    def optimizers(self) -> dict:
-        return {**super().optimizers(), "aux_opt": self.aux_opt}

@@ -43,31 +43,10 @@ import torch.nn as nn
 
 import smg_fast.ops as ops
 from smg_fast.agent import losses as L
-from smg_fast.agent.adam import Adam
-from smg_fast.agent.config import SACConfig
 from smg_fast.agent.core import Batch, Plan, SACCore, clip_grad_norm, gradients
 from smg_fast.agent.networks import AuxHead, Decoder, InverseDynamics, frames_to_stack, weight_init
+from smg_fast.agent.specs.smg import SPEC, SMGConfig
 from smg_fast.ops import reference as ref
-
-
-@dataclass
-class SMGConfig(SACConfig):
-    """SMG's settings: ``scripts/smg.sh`` and the paper's Table 5 (upstream's own defaults are all 0)."""
-
-    aux_lr: float = 1e-3  # hard-coded upstream (``--aux_lr`` is ignored by SMG)
-    aux_beta: float = 0.9
-    aux_update_freq: int = 2
-    recon_weight: float = 1.0
-    mask_weight: float = 1.0
-    back_weight: float = 2.0
-    action_weight: float = 1.0
-    fore_weight: float = 0.1
-    q_consistency_weight: float = 0.5
-    mask_ratio: float = 0.06  # ρ: per task (Table 5), set by make_config
-    mask_warmup: int = 1000  # code: mask loss only when step > 1000; paper: always (0)
-    grad_clip_norm: float = 100.0
-    attribution_prob: float = 0.25  # code: randint(0,3)==0; paper's "random select" = 0.5
-    reinit_critic_encoder: bool = True  # code quirk: InverseDynamics re-inits the critic encoder
 
 
 @dataclass
@@ -135,11 +114,9 @@ class SMGAgent(SACCore):
     def __init__(self, cfg: SMGConfig, obs_shape, action_dim: int, **kw):
         super().__init__(cfg, obs_shape, action_dim, **kw)
         self.predictor = Predictor(self.critic.encoder, action_dim, self.frame_stack, cfg).to(self.device)
-        # One Adam over the predictor's parameters (deduplicated by nn.Module.parameters()); the critic
-        # encoder is thus stepped by two optimisers with separate state, as upstream.
-        self.aux_params = list(self.predictor.parameters())
-        self.aux_opt = Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999))
-        self.aux_update_freq = cfg.aux_update_freq
+        # One Adam over the predictor's parameters (deduplicated by nn.Module.parameters()), the critic
+        # encoder included.
+        self.add_aux_model(self.predictor.parameters())
         self.ops = ops if cfg.fused_ops else ref
 
     # ---- hooks ---------------------------------------------------------------------------------
@@ -213,9 +190,8 @@ class SMGAgent(SACCore):
         cfg = self.cfg
         with self.autocast():
             losses = self.aux_losses(b, plan.mask_loss)
-        weights = {"recon": cfg.recon_weight, "mask": cfg.mask_weight, "back": cfg.back_weight,
-                   "action": cfg.action_weight, "fore": cfg.fore_weight}
-        total = sum(weights[k] * v for k, v in losses.items())
+        # Each term by the weight its declaration names (SPEC.losses: also the ablations' --no-<loss>).
+        total = sum(getattr(cfg, SPEC.losses[k]) * v for k, v in losses.items())
         grads = gradients(total, self.aux_opt.params)
         grad_norm = clip_grad_norm(grads, cfg.grad_clip_norm)
         self.aux_opt.step(grads)
@@ -226,9 +202,6 @@ class SMGAgent(SACCore):
 
     def modules(self) -> dict:
         return {**super().modules(), "predictor": self.predictor}
-
-    def optimizers(self) -> dict:
-        return {**super().optimizers(), "aux_opt": self.aux_opt}
 
     # ---- explanations (visualize, eval pictures) ------------------------------------------------
 

@@ -4,8 +4,8 @@ reference §7 and the official fixture's quirks 8-13).
 
 One update:
 
-1. RL batch: observations rendered at 100×100 (``render_size``), obs and next_obs random-cropped to 84
-   independently (upstream's ``sample()``: offsets 0..15, the valid offset 16 never drawn);
+1. RL batch: observations rendered at 100×100 (its declaration's ``frames``), obs and next_obs random-cropped
+   to 84 independently (upstream's ``sample()``: offsets 0..15, the valid offset 16 never drawn);
 2. critic, actor / α and target updates of the SAC core (evaluation centre-crops 100 → 84 in the trunk);
 3. every ``aux_update_freq`` = 2 steps, the SODA step on a fresh replay batch of ``soda_batch_size`` = 256
    observations (``sample_aux``), cropped twice independently into a clean view x and a view τx that also
@@ -43,32 +43,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import smg_fast.ops as ops
-from smg_fast.agent.adam import Adam
-from smg_fast.agent.config import SACConfig
 from smg_fast.agent.core import Batch, Plan, SACCore, gradients
 from smg_fast.agent.draws import ImageStream
 from smg_fast.agent.networks import Encoder, SharedCNN, full_precision, weight_init
+from smg_fast.agent.specs.soda import SPEC, SODAConfig
 from smg_fast.ops import reference as ref
 
-CROP = 84  # upstream's image_crop_size: what the networks see
-
-
-@dataclass
-class SODAConfig(SACConfig):
-    """SODA's settings: ``src/arguments.py`` (``scripts/soda.sh`` sets none of them)."""
-
-    aux_lr: float = 3e-4  # SMG repository's arguments.py; DMC-GB's SODA: 1e-3
-    aux_beta: float = 0.9
-    aux_update_freq: int = 2
-    soda_batch_size: int = 256
-    soda_tau: float = 0.005
-    reinit_shared_trunk: bool = True  # code quirk: SODAPredictor re-inits the trunk after critic_target's copy
-
-    def check(self) -> None:
-        super().check()
-        if self.soda_batch_size < 2:
-            raise ValueError(f"soda_batch_size must be at least 2 (BatchNorm in training mode), "
-                             f"got {self.soda_batch_size}")
+CROP = SPEC.frames.crop  # upstream's image_crop_size: what the networks see
 
 
 class SODAMLP(nn.Module):
@@ -117,7 +98,6 @@ class SODAPlan(Plan):
 
 class SODAAgent(SACCore):
     Config = SODAConfig
-    render_size = 100
 
     def __init__(self, cfg: SODAConfig, obs_shape, action_dim: int, **kw):
         super().__init__(cfg, obs_shape, action_dim, **kw)
@@ -126,11 +106,8 @@ class SODAAgent(SACCore):
                                        cfg.reinit_shared_trunk).to(self.device)
         self.predictor_target = copy.deepcopy(self.predictor)
         self.predictor_target.requires_grad_(False)
-        # One Adam over the predictor (trunk, projection MLP, prediction MLP): the trunk is stepped by the
-        # critic's Adam and this one, with separate state, as upstream.
-        self.aux_params = list(self.predictor.parameters())
-        self.aux_opt = Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999))
-        self.aux_update_freq = cfg.aux_update_freq
+        # One Adam over the predictor (trunk, projection MLP, prediction MLP), the shared trunk included.
+        self.add_aux_model(self.predictor.parameters())
 
     @property
     def images(self) -> ImageStream:
@@ -189,6 +166,3 @@ class SODAAgent(SACCore):
 
     def modules(self) -> dict:
         return {**super().modules(), "predictor": self.predictor, "predictor_target": self.predictor_target}
-
-    def optimizers(self) -> dict:
-        return {**super().optimizers(), "aux_opt": self.aux_opt}

@@ -27,26 +27,9 @@ from dataclasses import dataclass
 
 import torch
 
-from smg_fast.agent.config import SACConfig
 from smg_fast.agent.core import Batch, Plan, SACCore
+from smg_fast.agent.specs.srm import SRMConfig
 from smg_fast.ops.fft_mask import ring_mask
-
-
-@dataclass
-class SRMConfig(SACConfig):
-    """SRM's settings; upstream hard-codes them in ``random_mask_freq_v2``."""
-
-    srm_mask_prob: float = 0.5  # P(mask this update's batch)
-    srm_low_max: float = 0.5  # the ring's inner limit ~ round(U(0, srm_low_max), 2), cycles per pixel
-    srm_width_max: float = 0.05  # its width ~ round(U(0, srm_width_max), 2)
-
-    def check(self) -> None:
-        super().check()
-        if not 0.0 <= self.srm_mask_prob <= 1.0:
-            raise ValueError(f"srm_mask_prob must be in [0, 1], got {self.srm_mask_prob}")
-        if self.srm_low_max < 0 or self.srm_width_max < 0:
-            raise ValueError(f"srm_low_max and srm_width_max must be >= 0, got {self.srm_low_max}, "
-                             f"{self.srm_width_max}")
 
 
 @dataclass

@@ -31,26 +31,9 @@ import torch
 
 import smg_fast.ops as ops
 from smg_fast.agent import losses as L
-from smg_fast.agent.config import SACConfig
 from smg_fast.agent.core import Batch, Plan, SACCore
+from smg_fast.agent.specs.svea import SVEAConfig
 from smg_fast.ops import reference as ref
-
-SVEA_AUGS = ("random_conv", "overlay")
-
-
-@dataclass
-class SVEAConfig(SACConfig):
-    """SVEA's settings: ``src/arguments.py`` (``scripts/svea.sh`` sets none of them)."""
-
-    svea_alpha: float = 0.5  # weight of the clean TD term
-    svea_beta: float = 0.5  # weight of the augmented TD term
-    svea_aug: str = "random_conv"  # the official code's; "overlay" is the paper's Table 1 for DMC
-
-    def check(self) -> None:
-        super().check()
-        if self.svea_aug not in SVEA_AUGS:
-            raise ValueError(f"unknown svea_aug {self.svea_aug!r}: choose from {', '.join(SVEA_AUGS)}")
-
 
 @dataclass
 class SVEAPlan(Plan):

@@ -43,6 +43,7 @@ EVAL_SETTINGS = ("distracting_cs_intensity",)
 def eval_settings(pairs: list[str] | None, algo: str = "smg") -> dict:
     """--set KEY=VALUE pairs of eval / visualize / random: only :data:`EVAL_SETTINGS`, each checked by its
     rule."""
+    from smg_fast.config import run_settings
     from smg_fast.rules import check_value
 
     out = parse_set_pairs(pairs, algo, {})
@@ -51,7 +52,7 @@ def eval_settings(pairs: list[str] | None, algo: str = "smg") -> dict:
             raise UsageError(f"--set {key}=...: only {', '.join(EVAL_SETTINGS)} can be set here (a run's other "
                              "settings are what it was trained with)")
         try:
-            check_value(key, value)
+            check_value(key, value, run_settings()[key].rule)
         except SettingError as e:
             raise UsageError(f"--set {key}={value}: {e.need}") from None
     return out
@@ -59,12 +60,12 @@ def eval_settings(pairs: list[str] | None, algo: str = "smg") -> dict:
 
 def needs_intensity(modes, intensity) -> None:
     """UsageError when ``modes`` include distracting_cs but no intensity is given."""
-    from smg_fast.rules import RULES
+    from smg_fast.config import run_settings
     from smg_fast.tasks import DISTRACTING_CS
 
     if DISTRACTING_CS in modes and intensity is None:
         raise UsageError(f"{DISTRACTING_CS} needs an intensity: add --set distracting_cs_intensity=X, X "
-                         f"{RULES['distracting_cs_intensity'].describe()}")
+                         f"{run_settings()['distracting_cs_intensity'].rule.describe()}")
 
 
 def check_number(value, flag: str, lo: float | None = 1, hi: float | None = None, integer: bool = True,

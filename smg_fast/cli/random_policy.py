@@ -26,14 +26,13 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from smg_fast import machine
-    from smg_fast.config import make_config
-    from smg_fast.rules import RULES
+    from smg_fast.config import make_config, run_settings
     from smg_fast.run.evaluate import random_policy_returns, results_table, write_table
 
     machine.check_task(args.task)
     check_number(args.episodes, "--episodes", 1, 10_000)
     check_number(args.envs, "--envs", 1, 64)
-    check_number(args.seed, "--seed", 0, RULES["seed"].hi)
+    check_number(args.seed, "--seed", 0, run_settings()["seed"].rule.hi)
     check_number(args.action_repeat, "--action-repeat", 1, 1000)
     modes = check_modes_text(args.modes, args.task, "--modes")
     intensity = eval_settings(args.set).get("distracting_cs_intensity")

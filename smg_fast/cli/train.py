@@ -9,62 +9,51 @@ from pathlib import Path
 from smg_fast.cli.common import (check_modes_text, dest, parse_set_pairs, references_or_note, setting_error)
 from smg_fast.errors import SettingError, UsageError
 
-LOSS_FLAGS = {  # --no-<name> → config weight set to 0 (the paper's ablations)
-    "recon": "recon_weight",
-    "mask": "mask_weight",
-    "back": "back_weight",
-    "action": "action_weight",
-    "fore": "fore_weight",
-    "q-consistency": "q_consistency_weight",
-}
 
-# Run and agent settings that a train flag sets: errors name the flag the user typed.
-SETTING_FLAGS = {
-    "seed": "--seed", "train_steps": "--steps", "device": "--device", "precision": "--precision",
-    "checkpoint_every": "--checkpoint-every", "eval_freq": "--eval-freq", "eval_episodes": "--eval-episodes",
-    "batch_size": "--batch-size", "overlay_source": "--overlay-source", "replay_capacity": "--replay-capacity",
-    "eval_envs": "--eval-envs", "attribution_prob": "--attribution-prob", "mask_warmup": "--mask-warmup",
-}
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help where a flag has one of its own (most take the preset's or the task's)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def setting_flags() -> dict[str, str]:
+    """{setting: train flag} of the run's and the methods' settings that declare one: errors name the flag
+    the user typed."""
+    from smg_fast.config import flagged_settings
+
+    return {k: s.flag for k, s in flagged_settings().items()}
 
 
 def add_parser(sub) -> None:
-    from smg_fast.agent import ALGOS
+    from smg_fast.agent import METHODS, ablation_losses
+    from smg_fast.config import PRESETS, RunConfig, flagged_settings, run_settings
+    from smg_fast.rules import OneOf
 
-    t = sub.add_parser("train", help="train an agent (SMG by default) on a task",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    t.add_argument("--task", default=None, help="e.g. walker-walk, cartpole-swingup, robot-reach (default walker-walk)")
-    t.add_argument("--algo", default=None, choices=ALGOS, help="default smg")
-    t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--steps", type=int, default=None, help="agent steps (default: the paper's per task)")
-    t.add_argument("--preset", default=None, choices=["paper", "quick"],
+    declared = run_settings()
+    t = sub.add_parser("train", help="train an agent (SMG by default) on a task", formatter_class=_HelpFormatter)
+    t.add_argument("--task", default=None, help=f"{declared['task'].help} (default {RunConfig.task})")
+    t.add_argument("--algo", default=None, choices=tuple(METHODS), help=f"default {RunConfig.algo}")
+    t.add_argument("--preset", default=None, choices=PRESETS,
                    help="paper (default): Table 5; quick: a reduced CPU configuration that runs in minutes")
-    t.add_argument("--device", default=None, help="cpu or cuda (default cpu)")
-    t.add_argument("--precision", default=None, choices=["fp32", "bf16"],
-                   help="fp32 (default, the paper's) or bf16: forward passes under bfloat16 autocast")
-    t.add_argument("--run-dir", default=None, help="default runs/<task>_<algo>_<preset>_seed<seed>")
+    t.add_argument("--run-dir", default=None, help=declared["run_dir"].help)
     t.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run; with --steps N, extend a finished one to N steps")
     t.add_argument("--previous-checkpoint", action="store_true",
                    help="with --resume: load the checkpoint before the last (when the last is damaged)")
-    t.add_argument("--checkpoint-every", type=int, default=None, help="agent steps between checkpoints")
-    t.add_argument("--eval-freq", type=int, default=None)
-    t.add_argument("--eval-episodes", type=int, default=None)
     t.add_argument("--eval-modes", default=None,
                    help="comma-separated DMC-GB modes, or 'all' (SMG's five; distracting_cs only when named, "
                         "with --set distracting_cs_intensity=X)")
-    t.add_argument("--eval-envs", type=int, default=None, help="parallel env workers per evaluation mode")
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--replay-capacity", type=int, default=None)
-    t.add_argument("--overlay-source", default=None,
-                   help="overlay / attribution images: 'folder:PATH' (e.g. Places365) or 'procedural'")
-    t.add_argument("--attribution-prob", type=float, default=None,
-                   help="P(attribution) in the hybrid augmentation: code 0.25 (default), paper 0.5")
-    t.add_argument("--mask-warmup", type=int, default=None,
-                   help="mask loss only after this step: code 1000 (default), paper 0")
-    for name in LOSS_FLAGS:
+    for key, s in flagged_settings().items():  # declared with the setting: smg_fast/config.py, smg_fast/agent/
+        if isinstance(s.rule, OneOf):
+            t.add_argument(s.flag, default=None, choices=s.rule.values, help=s.help)
+        else:
+            t.add_argument(s.flag, type=s.value_type, default=None, help=f"{s.help} ({s.rule.describe()})")
+    for name in ablation_losses():
         t.add_argument(f"--no-{name}", action="store_true", help=f"drop the {name} loss (ablation)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override any config field (see smg_fast/agent/config.py), e.g. --set init_steps=500")
+                   help="override any run or agent setting (docs/settings.md lists them with their rules), "
+                        "e.g. --set init_steps=500")
     t.add_argument("--compile", action="append_const", dest="set", const="compile=true", help="compile each update into one graph (torch.compile: inductor on CPU, CUDA graphs on a GPU); same as --set compile=true")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-pictures", action="store_true", help="skip the pictures at the end of the run")
@@ -74,10 +63,13 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.previous_checkpoint and not args.resume:
         raise UsageError("--previous-checkpoint applies only with --resume RUN_DIR")
-    given = {k: f"{flag} {getattr(args, dest(flag))}" for k, flag in SETTING_FLAGS.items()
+    from smg_fast.agent import ablation_losses
+
+    flags = setting_flags()
+    given = {k: f"{flag} {getattr(args, dest(flag))}" for k, flag in flags.items()
              if getattr(args, dest(flag)) is not None}
-    overrides = {k: getattr(args, dest(flag)) for k, flag in SETTING_FLAGS.items()}
-    for name, key in LOSS_FLAGS.items():
+    overrides = {k: getattr(args, dest(flag)) for k, flag in flags.items()}
+    for name, key in ablation_losses().items():
         if getattr(args, "no_" + name.replace("-", "_")):
             overrides[key] = 0.0
     cfg = resume_config(args, overrides, given) if args.resume else fresh_config(args, overrides, given)
@@ -114,10 +106,10 @@ def remove_unused(run_dir: Path) -> None:
 
 def fresh_config(args: argparse.Namespace, overrides: dict, given: dict):
     from smg_fast import machine
-    from smg_fast.config import make_config
+    from smg_fast.config import RunConfig, make_config
     from smg_fast.run.directory import check_fresh
 
-    task, algo, preset = args.task or "walker-walk", args.algo or "smg", args.preset or "paper"
+    task, algo, preset = args.task or RunConfig.task, args.algo or RunConfig.algo, args.preset or RunConfig.preset
     machine.check_task(task)
     if args.eval_modes:
         overrides["eval_modes"] = check_modes_text(args.eval_modes, task, "--eval-modes")
@@ -197,7 +189,7 @@ def check_machine(cfg, fresh: bool, given: dict | None = None) -> None:
 
 def report(run_dir: Path, cfg, pictures: bool = True, progress: bool = True) -> int:
     """End of a training run: the evaluation table beside a random policy and the paper, the learning
-    curves, SMG's pictures."""
+    curves, and the pictures of a method that draws what it sees (SMG's)."""
     import csv
 
     from smg_fast.experiments import references
@@ -218,7 +210,9 @@ def report(run_dir: Path, cfg, pictures: bool = True, progress: bool = True) -> 
         print(f"learning curves: {out}")
     except (ImportError, ValueError, OSError) as e:
         print(f"learning curves not drawn: {e}", file=sys.stderr)
-    if cfg.algo == "smg" and pictures:
+    from smg_fast.agent import method
+
+    if method(cfg.algo).explains and pictures:
         from smg_fast.run import pictures as pics
         from smg_fast.run.checkpoint import load_agent
         from smg_fast.tasks import env_kwargs

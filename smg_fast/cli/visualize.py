@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from smg_fast import machine
+    from smg_fast.agent import METHODS, method
     from smg_fast.run import pictures
     from smg_fast.run.checkpoint import load_agent
     from smg_fast.run.directory import RunDirError
@@ -30,9 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     machine.check_device(args.device)
     cfg = run_config(args.run)
-    if cfg.algo != "smg":
+    if not method(cfg.algo).explains:
+        drawers = " or ".join(m.name for m in METHODS.values() if m.explains)
         raise RunDirError(f"--run {args.run}: a {cfg.algo} run; visualize draws SMG's masks and predicted "
-                          "backgrounds, which only an smg run learns")
+                          f"backgrounds, which only an {drawers} run learns")
     modes = list(check_modes_text(args.modes, cfg.task, "--modes"))
     video_mode = args.video_mode or modes[-1]
     check_modes_text(video_mode, cfg.task, "--video-mode")

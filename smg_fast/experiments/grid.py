@@ -21,7 +21,7 @@ A grid is a TOML file (YAML too, when PyYAML is installed)::
 
     [ablations.full]                           # named variants: each run of the grid once per ablation
     [ablations.no_fore]
-    no = ["fore"]                              # --no-fore (see LOSSES)
+    no = ["fore"]                              # --no-fore: losses a method declares for ablations
     [ablations.rho_008]
     set = { mask_ratio = 0.08 }
 
@@ -43,16 +43,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The train command's --no-<loss> flags (smg-fast train --help) and the config weight each zeroes:
-# a validation helper for ablations, and the report's way to name a run whose weight is 0.
-LOSSES = {
-    "recon": "recon_weight",
-    "mask": "mask_weight",
-    "back": "back_weight",
-    "action": "action_weight",
-    "fore": "fore_weight",
-    "q-consistency": "q_consistency_weight",
-}
+from smg_fast.agent import ablation_losses
+
 TOP_KEYS = {"name", "methods", "tasks", "seeds", "presets", "preset", "steps", "eval_modes", "args", "set",
             "method_options", "task_options", "ablations", "resources", "max_retries", "device"}
 OPTION_KEYS = {"set", "args"}
@@ -120,8 +112,9 @@ class RunSpec:
         out: dict = {"task": self.task, "algo": self.method, "seed": self.seed, "preset": self.preset}
         if self.steps is not None:
             out["train_steps"] = self.steps
+        losses = ablation_losses()
         for loss in self.no:
-            out[LOSSES[loss]] = 0.0
+            out[losses[loss]] = 0.0
         out.update(dict(self.sets))
         return out
 
@@ -253,9 +246,10 @@ def parse_grid(raw: dict, name: str = "grid") -> Grid:
         if not isinstance(spec, dict):
             raise GridError(f"{where} must be a table (an empty one for the full model)")
         _check_keys(spec, ABLATION_KEYS, where)
-        bad = [x for x in _strings(spec.get("no", []), f"{where}.no") if x not in LOSSES]
+        losses = ablation_losses()
+        bad = [x for x in _strings(spec.get("no", []), f"{where}.no") if x not in losses]
         if bad:
-            raise GridError(f"{where}.no: unknown loss(es) {bad}; choose from {', '.join(LOSSES)}")
+            raise GridError(f"{where}.no: unknown loss(es) {bad}; choose from {', '.join(losses)}")
 
     resources = raw.get("resources", {})
     if not isinstance(resources, dict):

@@ -9,7 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from smg_fast.run import directory as rundir
-from smg_fast.experiments.results import RunResult, is_robot, mode_order, ordered_columns, task_order
+from smg_fast.experiments.results import RunResult, mode_order, ordered_columns, task_order
+from smg_fast.tasks import is_robot_task
 
 TITLES = {"train": "Training", "color_easy": "Color-Easy", "color_hard": "Color-Hard", "video_easy": "Video-Easy",
           "video_hard": "Video-Hard"}
@@ -99,7 +100,7 @@ def plot_curves(results: list[RunResult], out_dir: Path) -> list[Path]:
                     ax.set_axis_off()
                     continue
                 _panel(ax, data[task][modes[j]], colors, TITLES.get(modes[j], modes[j]) if i == 0 or
-                       is_robot(task) != is_robot(tasks[i - 1]) else "")
+                       is_robot_task(task) != is_robot_task(tasks[i - 1]) else "")
                 if i == len(tasks) - 1:
                     ax.set_xlabel("agent steps")
             grid[i][0].set_ylabel(f"{task}\nepisode return", fontsize=9)

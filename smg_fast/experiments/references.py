@@ -15,7 +15,7 @@ measurement on the training scene serves every DMC mode (tested); the robot task
 separate scenes and are measured one by one.
 
 Paper: :func:`smg_fast.experiments.paper.lookup` for (task, mode, algo), or the ablation variant when the run drops one
-of SMG's losses: the mean ± std over the paper's 4 seeds after its full training budget.
+of the losses its method declares (SMG's): the mean ± std over the paper's 4 seeds after its full training budget.
 """
 from __future__ import annotations
 
@@ -32,9 +32,6 @@ RANDOM_SEED = 0
 CACHE_ENV_VAR = "SMG_FAST_CACHE"
 _CACHE_VERSION = 1
 RANDOM, PAPER = "random policy", "paper"
-# SMG's loss weights and the paper's ablation variant that drops each (Tables 3 and 9).
-LOSS_VARIANTS = {"recon_weight": "no-recon", "mask_weight": "no-mask", "back_weight": "no-back",
-                 "action_weight": "no-action", "fore_weight": "no-fore", "q_consistency_weight": "no-q-consistency"}
 
 
 @dataclass(frozen=True)
@@ -168,11 +165,12 @@ def _write_json(path: Path, obj) -> None:
 # The paper.
 
 def variant_of(cfg) -> str | None:
-    """The paper's name for the run's SMG variant: "" (the full model), "no-<loss>" (one loss dropped, the
-    paper's ablations), or None (a combination the paper does not report)."""
-    if cfg.algo != "smg":
-        return ""
-    dropped = [v for k, v in LOSS_VARIANTS.items() if getattr(cfg.agent, k, 1.0) == 0]
+    """The paper's name for the run's variant: "" (the full model), "no-<loss>" (one of the losses its method
+    declares for ablations dropped: the paper's Tables 3 and 9 for SMG), or None (a combination the paper does
+    not report)."""
+    from smg_fast.agent import method
+
+    dropped = [f"no-{name}" for name, key in method(cfg.algo).losses.items() if getattr(cfg.agent, key, 1.0) == 0]
     if not dropped:
         return ""
     return dropped[0] if len(dropped) == 1 else None

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from smg_fast.experiments import tables
 from smg_fast.experiments.grid import GRID_COPY
-from smg_fast.experiments.results import (Column, RunResult, collect, is_distracting, is_robot, mode_order,
-                                          mode_title, ordered_columns, reference_column, score_table, task_order)
+from smg_fast.experiments.results import (Column, RunResult, collect, is_distracting, mode_order, mode_title,
+                                          ordered_columns, reference_column, score_table, task_order)
 from smg_fast.experiments.tables import AVERAGE, Block, average_stat, stat
+from smg_fast.tasks import is_robot_task
 
 
 def _cols_with(stats, rows_keys, columns) -> list:
@@ -37,8 +38,8 @@ def build_blocks(scores: dict, chosen: Column | None) -> list[Block]:
     stats = {k: stat(v) for k, v in scores.items() if v}
     columns = ordered_columns({c for _, _, c in stats})
     tasks = task_order({t for t, _, _ in stats})
-    dmc = [t for t in tasks if not is_robot(t)]
-    robot = [t for t in tasks if is_robot(t)]
+    dmc = [t for t in tasks if not is_robot_task(t)]
+    robot = [t for t in tasks if is_robot_task(t)]
     out: list[Block] = []
 
     dmc_modes = mode_order({m for t, m, _ in stats if t in dmc})
@@ -115,8 +116,8 @@ def aggregate_rows(results: list[RunResult], reps: int, seed: int) -> list[dict]
     out = []
     # DMControl returns share a 0-1000 scale and are pooled across tasks; robot tasks' returns do not
     # (reach ~30, peg-in-box ~240), so each robot task is aggregated on its own (strata: its modes).
-    families = [("dmc", lambda t: not is_robot(t))]
-    families += [(t, lambda x, t=t: x == t) for t in task_order({t for t, _, _ in scores if is_robot(t)})]
+    families = [("dmc", lambda t: not is_robot_task(t))]
+    families += [(t, lambda x, t=t: x == t) for t in task_order({t for t, _, _ in scores if is_robot_task(t)})]
     for family, pick in families:
         keys = {k: v for k, v in scores.items() if pick(k[0])}
         if not keys:

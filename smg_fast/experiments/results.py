@@ -8,24 +8,24 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smg_fast.agent import METHODS, ablation_losses
+from smg_fast.experiments.grid import GRID_COPY, GridError, load_grid
 from smg_fast.run import directory as rundir
-from smg_fast.experiments.grid import GRID_COPY, LOSSES, GridError, load_grid
-from smg_fast.tasks import DISTRACTING_CS, parse_mode_label
+from smg_fast.tasks import DISTRACTING_CS, DMC_MODES, ROBOT_MODES, is_robot_task, parse_mode_label
 
-# The paper's column order (Tables 1, 2, 6-8); other methods follow in name order.
-METHOD_ORDER = ("sac", "drq", "soda", "svea", "srm", "sgqn", "smg")
+# The paper's column order (Tables 1, 2, 6-8: the registry's); other methods follow in name order.
+METHOD_ORDER = tuple(METHODS)
 # The paper's row order (Tables 1, 6, 7; Figure 11), then other tasks by name.
 TASK_ORDER = ("cartpole-swingup", "finger-spin", "walker-stand", "walker-walk", "cheetah-run", "robot-reach",
               "robot-peg-in-box")
-DMC_MODES = ("train", "color_easy", "color_hard", "video_easy", "video_hard")
-ROBOT_MODES = ("train", "test1", "test2", "test3", "test4", "test5")
 # Config keys that do not change what a run learns (or differ per task by design): runs differing only
 # in these are seeds of one column. A distracting_cs intensity is part of the mode's label instead
-# (``distracting_cs@0.1``): each intensity is a table of its own.
+# (``distracting_cs@0.1``): each intensity is a table of its own. The ablation losses' weights name a column's
+# variant as no-<loss>.
 NOT_SETTINGS = frozenset({"seed", "run_dir", "device", "checkpoint_every", "train_steps", "eval_freq",
                           "eval_episodes", "eval_modes", "eval_envs", "task", "algo", "preset", "replay_capacity",
                           "distracting_cs_intensity"}
-                         | set(LOSSES.values()))
+                         | set(ablation_losses().values()))
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,6 @@ class RunResult:
     source: str = ""
 
 
-def is_robot(task: str) -> bool:
-    return task.startswith("robot-")
-
-
 def mode_order(modes) -> list[str]:
     """The paper's modes in its order, then distracting_cs by intensity, then any others by name."""
     known = {m: i for i, m in enumerate(DMC_MODES + ROBOT_MODES[1:])}
@@ -82,7 +78,7 @@ def mode_title(mode: str) -> str:
 
 def task_order(tasks) -> list[str]:
     rank = {t: i for i, t in enumerate(TASK_ORDER)}
-    return sorted(set(tasks), key=lambda t: (is_robot(t), rank.get(t, len(rank)), t))
+    return sorted(set(tasks), key=lambda t: (is_robot_task(t), rank.get(t, len(rank)), t))
 
 
 def method_key(method: str) -> tuple:
@@ -90,9 +86,10 @@ def method_key(method: str) -> tuple:
 
 
 def loss_variant(cfg: dict) -> list[str]:
-    """``no-<loss>`` for each loss weight that is 0 in a run's config."""
+    """``no-<loss>`` for each ablation loss of the run's method whose weight is 0 in its config."""
     out = []
-    for loss, key in LOSSES.items():
+    losses = METHODS[cfg["algo"]].losses if cfg.get("algo") in METHODS else {}
+    for loss, key in losses.items():
         v = cfg.get(key)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0:
             out.append(f"no-{loss}")
@@ -104,7 +101,7 @@ def ablation_variant(ablation: dict) -> str:
     settings ("" for the full model)."""
     no = ablation.get("no", [])
     no = [no] if isinstance(no, str) else no
-    parts = [f"no-{loss}" for loss in LOSSES if loss in no]
+    parts = [f"no-{loss}" for loss in ablation_losses() if loss in no]
     parts += [f"{k}={v}" for k, v in sorted((ablation.get("set") or {}).items())]
     return "+".join(parts)
 
