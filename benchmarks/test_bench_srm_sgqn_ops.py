@@ -16,9 +16,9 @@ import torch
 
 import smg_fast.ops as ops
 from smg_fast.agent.networks import Critic, Encoder, Projection, SharedCNN
-from smg_fast.ops.fft_mask import frequency_mask_reference
-from smg_fast.ops.guided_relu import guided_backprop_reference
-from smg_fast.ops.saliency import quantile_mask_reference
+from smg_fast.ops.frequency_mask import frequency_mask_reference
+from smg_fast.ops.guided_backprop import guided_backprop_reference
+from smg_fast.ops.quantile_mask import quantile_mask_upstream
 
 B, C, H, W = 64, 9, 84, 84
 
@@ -84,7 +84,7 @@ def test_guided_backprop(benchmark, impl):
     benchmark.pedantic(fn, rounds=3, iterations=1)
 
 
-QUANTILE = {"batched": lambda a: ops.quantile_mask(a, 0.98), "upstream loop": lambda a: quantile_mask_reference(a, 0.98)}
+QUANTILE = {"batched": lambda a: ops.quantile_mask(a, 0.98), "upstream loop": lambda a: quantile_mask_upstream(a, 0.98)}
 
 
 @pytest.mark.parametrize("impl", QUANTILE)

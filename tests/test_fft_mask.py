@@ -5,7 +5,7 @@ import torch
 from torch.autograd import gradcheck
 
 import smg_fast.ops as ops
-from smg_fast.ops.fft_mask import frequency_mask_reference, ring_mask
+from smg_fast.ops.frequency_mask import frequency_mask_reference, ring_mask
 
 
 def obs(*shape, dtype=torch.float64, seed=0):

@@ -7,8 +7,8 @@ import torch.nn as nn
 
 import smg_fast.ops as ops
 from smg_fast.agent.networks import Critic, Encoder, Projection, SharedCNN
-from smg_fast.ops.guided_relu import GuidedReLU, guided_backprop_reference
-from smg_fast.ops.saliency import quantile_mask_reference
+from smg_fast.ops.guided_backprop import GuidedReLU, guided_backprop_reference
+from smg_fast.ops.quantile_mask import quantile_mask_upstream
 
 f64 = torch.float64
 
@@ -120,7 +120,7 @@ def test_guided_backprop_bad_inputs():
 def test_quantile_mask_equals_upstreams_loop(dtype, quantile):
     attr = torch.randn(4, 9, 84, 84, dtype=dtype, generator=torch.Generator().manual_seed(2))
     mask, q = ops.quantile_mask(attr, quantile)
-    want_mask, want_q = quantile_mask_reference(attr, quantile)
+    want_mask, want_q = quantile_mask_upstream(attr, quantile)
     assert mask.dtype == torch.bool and mask.shape == (4, 3, 84, 84) and q.shape == (4, 3)
     assert torch.equal(q, want_q)
     assert torch.equal(mask.repeat_interleave(3, dim=1), want_mask)
@@ -187,7 +187,7 @@ def test_saliency_bad_inputs(case):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_partial_sort_quantile_is_torch_quantile_bit_for_bit(dtype):
-    from smg_fast.ops.saliency import quantile_last_dim
+    from smg_fast.ops.quantile_mask import quantile_last_dim
 
     g = torch.Generator().manual_seed(3)
     for n in (1, 2, 7, 7056):

@@ -36,7 +36,7 @@ def test_random_crop_matches_reference_at_every_corner(dtype, shape, size):
     offsets[0] = torch.tensor([h - size, w - size])  # the largest valid offsets are accepted
     out = ops.random_crop(x, offsets, size)
     assert out.dtype == dtype and out.shape == (b, shape[1], size, size) and out.is_contiguous()
-    assert torch.equal(out, ops.random_crop_reference(x, offsets, size))
+    assert torch.equal(out, ops.reference.random_crop(x, offsets, size))
     r, c = offsets[0].tolist()
     assert torch.equal(out[0], x[0, :, r:r + size, c:c + size])  # (row, column), upstream's (w1, h1)
     assert torch.equal(ops.random_crop(x, offsets.int(), size), out)
@@ -50,7 +50,7 @@ def test_random_crop_gpu_path_gather_and_scatter_equal_the_cpu_copies(dtype):
 
     x = u8(4, 6, 19, 23).to(dtype)
     rows, cols = torch.tensor([0, 3, 7, 2]), torch.tensor([9, 0, 4, 9])
-    want = ops.random_crop_reference(x, torch.stack([rows, cols], 1), 12)
+    want = ops.reference.random_crop(x, torch.stack([rows, cols], 1), 12)
     pairs = list(zip(rows.tolist(), cols.tolist()))
     assert torch.equal(rc._crop_gather(x, rows, cols, 12), want) and torch.equal(rc._crop_copies(x, pairs, 12), want)
     if dtype.is_floating_point:
@@ -61,7 +61,7 @@ def test_random_crop_gpu_path_gather_and_scatter_equal_the_cpu_copies(dtype):
 def test_random_crop_of_a_channels_last_batch():
     x = u8(3, 9, 20, 20).float().contiguous(memory_format=torch.channels_last)
     offsets = torch.tensor([[0, 3], [4, 4], [2, 0]])
-    assert torch.equal(ops.random_crop(x, offsets, 16), ops.random_crop_reference(x, offsets, 16))
+    assert torch.equal(ops.random_crop(x, offsets, 16), ops.reference.random_crop(x, offsets, 16))
 
 
 def test_random_crop_gradcheck_and_reference_gradients():
@@ -70,7 +70,7 @@ def test_random_crop_gradcheck_and_reference_gradients():
     assert gradcheck(lambda t: ops.random_crop(t, offsets, 4), (x,))
     grad = torch.linspace(-1, 1, 3 * 2 * 4 * 4, **f64).view(3, 2, 4, 4)
     (g_fast,) = torch.autograd.grad(ops.random_crop(x, offsets, 4), x, grad)
-    (g_ref,) = torch.autograd.grad(ops.random_crop_reference(x, offsets, 4), x, grad)
+    (g_ref,) = torch.autograd.grad(ops.reference.random_crop(x, offsets, 4), x, grad)
     assert torch.equal(g_fast, g_ref)
     # the gradient lands in each sample's window only
     assert torch.equal(g_fast[1, :, 3:7, 0:4], grad[1]) and g_fast[1, :, :3].abs().sum() == 0
@@ -143,7 +143,7 @@ def test_random_conv_matches_upstream_loop(dtype, obs_u8, shape):
     x = u8(*shape) if obs_u8 else (torch.rand(*shape, generator=gen()) * 255).to(dtype)
     kernels = torch.randn(shape[0], 3, 3, 3, 3, generator=gen(1)).to(dtype)
     out = ops.random_conv(x, kernels)
-    ref = ops.random_conv_reference(x, kernels)
+    ref = ops.reference.random_conv(x, kernels)
     assert out.dtype == dtype and out.shape == shape
     torch.testing.assert_close(out, ref, rtol=1e-12 if dtype == torch.float64 else 1e-5, atol=1e-9 if dtype == torch.float64 else 1e-3)
 
@@ -176,7 +176,7 @@ def test_random_conv_gradcheck_and_reference_gradients():
     assert gradcheck(ops.random_conv, (x, k))
     grad = torch.linspace(-1, 1, x.numel(), **f64).view_as(x)
     fast = torch.autograd.grad(ops.random_conv(x, k), (x, k), grad)
-    ref = torch.autograd.grad(ops.random_conv_reference(x, k), (x, k), grad)
+    ref = torch.autograd.grad(ops.reference.random_conv(x, k), (x, k), grad)
     for a, b in zip(fast, ref):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 

@@ -49,7 +49,7 @@ from smg_fast.agent.config import SACConfig
 from smg_fast.agent.core import Batch, Plan, SACCore, gradients
 from smg_fast.agent.networks import FEATURES, Encoder, full_precision
 from smg_fast.ops import reference as ref
-from smg_fast.ops.guided_relu import GuidedReLU
+from smg_fast.ops.guided_backprop import GuidedReLU
 
 
 @dataclass
@@ -116,7 +116,7 @@ class _GuidedReLU(nn.Module):
 
 def guided_twin(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose every ``nn.ReLU`` follows the guided-backprop rule
-    (:class:`smg_fast.ops.guided_relu.GuidedReLU`, out of place) and which shares ``model``'s parameters and
+    (:class:`smg_fast.ops.guided_backprop.GuidedReLU`, out of place) and which shares ``model``'s parameters and
     buffers (the same tensors: it always computes with the current weights, in their current dtype)."""
     shared = {id(t): t for t in [*model.parameters(), *model.buffers()]}
     twin = copy.deepcopy(model, shared)

@@ -29,7 +29,7 @@ import torch
 
 from smg_fast.agent.config import SACConfig
 from smg_fast.agent.core import Batch, Plan, SACCore
-from smg_fast.ops.fft_mask import ring_mask
+from smg_fast.ops.frequency_mask import ring_mask
 
 
 @dataclass

@@ -84,7 +84,7 @@ class SVEAAgent(SACCore):
         cfg = self.cfg
         draws = self.augmentation_draws(obs) if draws is None else draws
         if cfg.svea_aug == "random_conv":
-            conv = ops.random_conv if cfg.fused_ops else ops.random_conv_reference
+            conv = ops.random_conv if cfg.fused_ops else ref.random_conv
             return conv(obs, draws)
         overlay = ops.overlay if cfg.fused_ops else ref.overlay
         return overlay(obs, draws, cfg.overlay_alpha)
