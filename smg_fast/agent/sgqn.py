@@ -48,7 +48,6 @@ from smg_fast.agent.adam import Adam
 from smg_fast.agent.config import SACConfig
 from smg_fast.agent.core import Batch, Plan, SACCore, gradients
 from smg_fast.agent.networks import FEATURES, Encoder, full_precision
-from smg_fast.ops import reference as ref
 from smg_fast.ops.guided_backprop import GuidedReLU
 
 
@@ -84,12 +83,10 @@ class AttributionDecoder(nn.Module):
         self.conv1 = nn.Conv2d(32, 128, 3, padding=1)
         self.conv2 = nn.Conv2d(128, 64, 3, padding=1)
         self.conv3 = nn.Conv2d(64, 3 * frame_stack, 3, padding=1)
-        self.fused = fused
+        self.upsample_conv2d = ops.implementation(fused).upsample_conv2d
 
     def _up_conv(self, x, conv: nn.Conv2d):
-        if self.fused:
-            return ops.upsample_conv2d(x.contiguous(), conv.weight, conv.bias)
-        return ref.upsample_conv2d(x, conv.weight, conv.bias)
+        return self.upsample_conv2d(x.contiguous(), conv.weight, conv.bias)
 
     def forward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.proj(torch.cat([z, action.to(z.dtype)], dim=1)).view(-1, 32, 21, 21))
@@ -157,7 +154,7 @@ class SGQNAgent(SACCore):
         self.aux_params = list(self.attribution_predictor.parameters())
         self.aux_opt = Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999))
         self.aux_update_freq = cfg.aux_update_freq
-        self.ops = ops if cfg.fused_ops else ref
+        self.ops = ops.implementation(cfg.fused_ops)
         self.guided_critic = guided_twin(self.critic)  # not a module of the agent's state: shares the critic's
 
     # ---- saliency ------------------------------------------------------------------------------

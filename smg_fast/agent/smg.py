@@ -47,7 +47,6 @@ from smg_fast.agent.adam import Adam
 from smg_fast.agent.config import SACConfig
 from smg_fast.agent.core import Batch, Plan, SACCore, clip_grad_norm, gradients
 from smg_fast.agent.networks import AuxHead, Decoder, InverseDynamics, frames_to_stack, weight_init
-from smg_fast.ops import reference as ref
 
 
 @dataclass
@@ -140,7 +139,7 @@ class SMGAgent(SACCore):
         self.aux_params = list(self.predictor.parameters())
         self.aux_opt = Adam(self.aux_params, lr=cfg.aux_lr, betas=(cfg.aux_beta, 0.999))
         self.aux_update_freq = cfg.aux_update_freq
-        self.ops = ops if cfg.fused_ops else ref
+        self.ops = ops.implementation(cfg.fused_ops)
 
     # ---- hooks ---------------------------------------------------------------------------------
 

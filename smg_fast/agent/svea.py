@@ -33,7 +33,6 @@ import smg_fast.ops as ops
 from smg_fast.agent import losses as L
 from smg_fast.agent.config import SACConfig
 from smg_fast.agent.core import Batch, Plan, SACCore
-from smg_fast.ops import reference as ref
 
 SVEA_AUGS = ("random_conv", "overlay")
 
@@ -83,11 +82,10 @@ class SVEAAgent(SACCore):
         :meth:`augmentation_draws` (drawn here when not given)."""
         cfg = self.cfg
         draws = self.augmentation_draws(obs) if draws is None else draws
+        impl = ops.implementation(cfg.fused_ops)
         if cfg.svea_aug == "random_conv":
-            conv = ops.random_conv if cfg.fused_ops else ref.random_conv
-            return conv(obs, draws)
-        overlay = ops.overlay if cfg.fused_ops else ref.overlay
-        return overlay(obs, draws, cfg.overlay_alpha)
+            return impl.random_conv(obs, draws)
+        return impl.overlay(obs, draws, cfg.overlay_alpha)
 
     # ---- hooks ---------------------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ value, device, layout) naming the argument.
 """
 from __future__ import annotations
 
+import sys
+
 from smg_fast import _extension
 from smg_fast.ops import reference
 from smg_fast.ops.attribution_augment import attribution_augment
@@ -49,6 +51,7 @@ __all__ = [
     "greenscreen",
     "guided_backprop",
     "has_cuda_kernels",
+    "implementation",
     "overlay",
     "quantile_mask",
     "random_conv",
@@ -61,3 +64,10 @@ __all__ = [
     "sample_shifts",
     "upsample_conv2d",
 ]
+
+
+def implementation(fused: bool):
+    """The ops as one namespace, fused or not: this package when ``fused``, else :mod:`smg_fast.ops.reference`
+    (the pure-PyTorch references under the same names, with the same arguments). The one switch behind the
+    ``fused_ops`` setting: ``impl = ops.implementation(cfg.fused_ops)``, then ``impl.overlay(...)``."""
+    return sys.modules[__name__] if fused else reference
