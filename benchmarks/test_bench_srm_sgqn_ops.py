@@ -16,7 +16,6 @@ import torch
 
 import smg_fast.ops as ops
 from smg_fast.agent.networks import Critic, Encoder, Projection, SharedCNN
-from smg_fast.ops.frequency_mask import frequency_mask_reference
 from smg_fast.ops.guided_backprop import guided_backprop_reference
 from smg_fast.ops.quantile_mask import quantile_mask_upstream
 
@@ -27,14 +26,14 @@ def _rand(*shape, scale=1.0, seed=0):
     return torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) * scale
 
 
-FREQ = {"fused": ops.frequency_mask, "reference (3-D FFT)": frequency_mask_reference}
+FREQ = {"fused": ops.frequency_mask, "reference (3-D FFT)": ops.reference.frequency_mask}
 
 
 @pytest.mark.parametrize("impl", FREQ)
 @pytest.mark.benchmark(group="SRM frequency mask fwd [64,9,84,84]")
 def test_frequency_mask(benchmark, impl):
     obs = _rand(B, C, H, W, scale=255)
-    benchmark(FREQ[impl], obs, 0.15, 0.2)
+    benchmark(FREQ[impl], obs, ops.ring_mask(H, W, 0.15, 0.2))
 
 
 def _critic():
