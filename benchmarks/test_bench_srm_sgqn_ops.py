@@ -16,7 +16,6 @@ import torch
 
 import smg_fast.ops as ops
 from smg_fast.agent.networks import Critic, Encoder, Projection, SharedCNN
-from smg_fast.ops.guided_backprop import guided_backprop_reference
 from smg_fast.ops.quantile_mask import quantile_mask_upstream
 
 B, C, H, W = 64, 9, 84, 84
@@ -70,12 +69,13 @@ def test_guided_backprop(benchmark, impl):
     critic = _critic()
     obs, action = _rand(B, C, H, W, scale=255), _rand(B, 6, seed=1) * 2 - 1
 
-    def q1(o):
-        return critic.Q1(critic.encoder(o), action)
+    def q1(c, o):
+        return c.Q1(c.encoder(o), action)
 
+    guided, hooked = ops.guided_backprop(critic), ops.reference.guided_backprop(critic)
     fn = {
-        "autograd function": lambda: ops.guided_backprop(critic, q1, obs),
-        "backward hooks": lambda: guided_backprop_reference(critic, q1, obs),
+        "autograd function": lambda: guided(obs, q1),
+        "backward hooks": lambda: hooked(obs, q1),
         "captum": lambda: _captum(critic, action, obs),
     }[impl]
     if not benchmark.disabled:

@@ -1,13 +1,15 @@
-"""Guided backpropagation (smg_fast.ops.guided_relu) against hand-computed values and against captum's
-mechanism in plain autograd (full backward hooks on the ReLU modules), and SGQN's quantile mask and
-masked observation (smg_fast.ops.saliency) against upstream's loop and hand-computed values."""
+"""Guided backpropagation (smg_fast.ops.guided_backprop) against hand-computed values and against captum's
+mechanism in plain autograd (full backward hooks on the ReLU modules), on the model's current weights,
+compiled without graph breaks; and SGQN's quantile mask and masked observation (smg_fast.ops.quantile_mask,
+smg_fast.ops.fill_unmasked) against upstream's loop and hand-computed values."""
 import pytest
 import torch
 import torch.nn as nn
 
 import smg_fast.ops as ops
 from smg_fast.agent.networks import Critic, Encoder, Projection, SharedCNN
-from smg_fast.ops.guided_backprop import GuidedReLU, guided_backprop_reference
+from smg_fast.ops import reference as ref
+from smg_fast.ops.guided_backprop import GuidedReLU
 from smg_fast.ops.quantile_mask import quantile_mask_upstream
 
 f64 = torch.float64
@@ -34,13 +36,13 @@ def test_guided_gradient_by_hand():
     # Guided: dq/dh2 = [1, -3] -> relu -> [1, 0], times 1[h2 > 0] = [1, 0];
     # dq/dh1 = W2^T [1, 0] = [1, -1, 2] -> relu -> [1, 0, 2], times 1[h1 > 0] = [1, 0, 2];
     # dq/dx = W1^T [1, 0, 2] = [1 + 6, 2 - 2] = [7, 0].
-    got = ops.guided_backprop(net, net, x)
+    got = ops.guided_backprop(net)(x)
     assert torch.equal(got, torch.tensor([[7.0, 0.0]], dtype=f64))
     # The plain gradient differs: it lets the negative -1 through (dq/dh1 = [1, -1, 2] -> [1, 0, 2] here by
     # the inactive unit, so take a point where the negative path is active).
     x2 = torch.tensor([[0.0, 1.0]], dtype=f64)  # h1 = relu([2, 1, -1]) = [2, 1, 0]; h2 = relu([1, -3]) = [1, 0]
     plain = torch.autograd.functional.jacobian(lambda t: net(t).sum(), x2)
-    guided = ops.guided_backprop(net, net, x2)
+    guided = ops.guided_backprop(net)(x2)
     # guided: dq/dh1 = relu([1, -1, 2]) * [1, 1, 0] = [1, 0, 0]; dq/dx = W1^T [1, 0, 0] = [1, 2]
     assert torch.equal(guided, torch.tensor([[1.0, 2.0]], dtype=f64))
     # plain: dq/dh1 = [1, -1, 2] * [1, 1, 0] = [1, -1, 0]; dq/dx = [1 + 1, 2 - 1] = [2, 1]
@@ -65,16 +67,16 @@ def test_matches_captums_mechanism_on_the_critic():
     obs = torch.rand(5, 9, 20, 20, dtype=f64, generator=torch.Generator().manual_seed(1)) * 255
     action = torch.rand(5, 6, dtype=f64) * 2 - 1
 
-    def q1(o):
-        return critic.Q1(critic.encoder(o), action)
+    def q1(c, o):
+        return c.Q1(c.encoder(o), action)
 
-    got = ops.guided_backprop(critic, q1, obs)
-    want = guided_backprop_reference(critic, q1, obs)
+    got = ops.guided_backprop(critic)(obs, q1)
+    want = ref.guided_backprop(critic)(obs, q1)
     assert got.shape == obs.shape and got.is_contiguous()
     assert float((got - want).abs().max()) <= 1e-12 * float(want.abs().max())
     assert all(p.grad is None for p in critic.parameters())
     leaf = obs.clone().requires_grad_()
-    (plain,) = torch.autograd.grad(q1(leaf).sum(), leaf)
+    (plain,) = torch.autograd.grad(q1(critic, leaf).sum(), leaf)
     assert not torch.allclose(got, plain)  # the rule changes something here
     # The model is left as it was.
     relus = [m for m in critic.modules() if isinstance(m, nn.ReLU)]
@@ -85,12 +87,14 @@ def test_matches_captums_mechanism_on_the_critic():
 def test_relus_are_restored_after_an_error():
     net = tiny_net()
 
-    def fails(x):
-        net(x)
+    def fails(m, x):
+        m(x)
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        ops.guided_backprop(net, fails, torch.ones(1, 2, dtype=f64))
+        ops.guided_backprop(net)(torch.ones(1, 2, dtype=f64), fails)
+    with pytest.raises(RuntimeError, match="boom"):
+        ref.guided_backprop(net)(torch.ones(1, 2, dtype=f64), fails)
     assert all("forward" not in vars(m) for m in net.modules())
 
 
@@ -102,14 +106,60 @@ def test_guided_relu_function():
     assert torch.equal(x.grad, torch.tensor([0.0, 0.0, 0.0, 6.0], dtype=f64))
 
 
+def test_follows_the_models_current_weights_and_dtype():
+    """Set up once (SGQN: at construction), the pass computes with the model's parameters as they are at
+    each call: after an in-place step and after a dtype change, as a pass set up afresh does."""
+    critic = small_critic().float()
+    attribute = ops.guided_backprop(critic)
+    obs = torch.rand(3, 9, 20, 20, generator=torch.Generator().manual_seed(4)) * 255
+    action = torch.rand(3, 6, generator=torch.Generator().manual_seed(5)) * 2 - 1
+
+    def q1(c, o):
+        return c.Q1(c.encoder(o), action.to(o.dtype))
+
+    before = attribute(obs, q1)
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.mul_(1.5)
+    after = attribute(obs, q1)
+    assert not torch.equal(before, after)
+    assert torch.equal(after, ops.guided_backprop(critic)(obs, q1))
+    critic.double()
+    got = attribute(obs.double(), q1)
+    assert got.dtype == f64 and torch.equal(got, ops.guided_backprop(critic)(obs.double(), q1))
+    assert all(p.grad is None for p in critic.parameters())
+
+
+def test_compiles_without_graph_breaks():
+    """The pass inside a compiled function (SGQN's compiled update): one graph, the eager values."""
+    from torch._dynamo.utils import counters
+
+    critic = small_critic()
+    attribute = ops.guided_backprop(critic)
+    obs = torch.rand(2, 9, 20, 20, dtype=f64, generator=torch.Generator().manual_seed(6)) * 255
+    action = torch.rand(2, 6, dtype=f64) * 2 - 1
+
+    def saliency(o, a):
+        return attribute(o, lambda c, x: c.Q1(c.encoder(x), a)).abs().amax(dim=1)
+
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(saliency, fullgraph=True, backend="aot_eager")
+    with torch._dynamo.config.patch(trace_autograd_ops=True):
+        got = compiled(obs, action)
+    torch.testing.assert_close(got, saliency(obs, action), rtol=1e-12, atol=1e-12)
+    assert counters["stats"]["unique_graphs"] == 1 and dict(counters["graph_break"]) == {}
+    torch._dynamo.reset()
+
+
 def test_guided_backprop_bad_inputs():
     net = tiny_net()
     with pytest.raises(TypeError, match="model"):
-        ops.guided_backprop(lambda x: x, net, torch.ones(1, 2))
+        ops.guided_backprop(lambda x: x)
     with pytest.raises(TypeError, match="x must be a floating-point"):
-        ops.guided_backprop(net, net, torch.ones(1, 2, dtype=torch.int64))
+        ops.guided_backprop(net)(torch.ones(1, 2, dtype=torch.int64))
     with pytest.raises(TypeError, match="fn must return"):
-        ops.guided_backprop(net, lambda x: (net(x) > 0), torch.ones(1, 2, dtype=f64))
+        ops.guided_backprop(net)(torch.ones(1, 2, dtype=f64), lambda m, x: (m(x) > 0))
 
 
 # ---- quantile mask and fill ---------------------------------------------------------------------------
