@@ -10,7 +10,6 @@ import smg_fast.ops as ops
 from smg_fast.agent.networks import Critic, Encoder, Projection, SharedCNN
 from smg_fast.ops import reference as ref
 from smg_fast.ops.guided_backprop import GuidedReLU
-from smg_fast.ops.quantile_mask import quantile_mask_upstream
 
 f64 = torch.float64
 
@@ -160,91 +159,3 @@ def test_guided_backprop_bad_inputs():
         ops.guided_backprop(net)(torch.ones(1, 2, dtype=torch.int64))
     with pytest.raises(TypeError, match="fn must return"):
         ops.guided_backprop(net)(torch.ones(1, 2, dtype=f64), lambda m, x: (m(x) > 0))
-
-
-# ---- quantile mask and fill ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("quantile", [0.98, 0.9, 0.5, 0.0, 1.0])
-def test_quantile_mask_equals_upstreams_loop(dtype, quantile):
-    attr = torch.randn(4, 9, 84, 84, dtype=dtype, generator=torch.Generator().manual_seed(2))
-    mask, q = ops.quantile_mask(attr, quantile)
-    want_mask, want_q = quantile_mask_upstream(attr, quantile)
-    assert mask.dtype == torch.bool and mask.shape == (4, 3, 84, 84) and q.shape == (4, 3)
-    assert torch.equal(q, want_q)
-    assert torch.equal(mask.repeat_interleave(3, dim=1), want_mask)
-    if quantile == 0.98:  # interpolated 0.98 quantile of 7056 distinct values: 142 pixels per frame
-        assert torch.equal(mask.sum(dim=(2, 3)), torch.full((4, 3), 142))
-
-
-def test_quantile_mask_by_hand():
-    # one sample, two frames of 2x2; the frame's saliency is the max over RGB of |a|
-    a = torch.zeros(1, 6, 2, 2, dtype=f64)
-    a[0, 0] = torch.tensor([[1.0, -4.0], [0.5, 0.0]])
-    a[0, 1] = torch.tensor([[0.0, 0.0], [-2.0, 3.0]])  # frame 0 saliency [[1, 4], [2, 3]]
-    a[0, 3:] = torch.tensor([[5.0, 5.0], [1.0, 2.0]])  # frame 1 saliency [[5, 5], [1, 2]]
-    mask, q = ops.quantile_mask(a, 0.5)
-    # sorted [1, 2, 3, 4]: position 0.5 * 3 = 1.5 -> 2.5; sorted [1, 2, 5, 5] -> 3.5
-    assert torch.equal(q, torch.tensor([[2.5, 3.5]], dtype=f64))
-    assert torch.equal(mask[0, 0], torch.tensor([[False, True], [False, True]]))
-    assert torch.equal(mask[0, 1], torch.tensor([[True, True], [False, False]]))
-    mask, q = ops.quantile_mask(a, 1.0)  # the max; >= keeps ties
-    assert torch.equal(mask[0, 1], torch.tensor([[True, True], [False, False]]))
-
-
-def test_fill_unmasked():
-    obs = torch.arange(2 * 6 * 2 * 2, dtype=f64).view(2, 6, 2, 2)
-    mask = torch.zeros(2, 2, 2, 2, dtype=torch.bool)
-    mask[0, 0, 0, 1] = mask[1, 1, 1, 0] = True
-    out = ops.fill_unmasked(obs, mask, torch.tensor(-7.0, dtype=f64))
-    want = torch.full_like(obs, -7.0)
-    want[0, 0:3, 0, 1] = obs[0, 0:3, 0, 1]
-    want[1, 3:6, 1, 0] = obs[1, 3:6, 1, 0]
-    assert torch.equal(out, want)
-    # the repeated 3-channel mask (upstream's) gives the same; upstream's obs * mask + index fill too
-    full = mask.repeat_interleave(3, dim=1)
-    assert torch.equal(ops.fill_unmasked(obs, full, -7.0), want)
-    upstream = obs * full
-    upstream[full < 1] = -7.0
-    assert torch.equal(upstream, want)
-    # gradients reach obs where it is kept
-    leaf = obs.clone().requires_grad_()
-    ops.fill_unmasked(leaf, mask, 3.0).sum().backward()
-    assert torch.equal(leaf.grad, full.to(f64))
-
-
-SALIENCY_BAD = [
-    ("attribution int", lambda: ops.quantile_mask(torch.ones(1, 3, 2, 2, dtype=torch.int64), 0.5), TypeError, ["attribution"]),
-    ("attribution rank", lambda: ops.quantile_mask(torch.ones(3, 2, 2), 0.5), ValueError, ["attribution", "4-D"]),
-    ("attribution channels", lambda: ops.quantile_mask(torch.ones(1, 4, 2, 2), 0.5), ValueError, ["multiple of 3"]),
-    ("quantile > 1", lambda: ops.quantile_mask(torch.ones(1, 3, 2, 2), 1.5), ValueError, ["quantile"]),
-    ("fill obs uint8", lambda: ops.fill_unmasked(torch.ones(1, 3, 2, 2, dtype=torch.uint8), torch.ones(1, 1, 2, 2, dtype=torch.bool), 0.0), TypeError, ["obs"]),
-    ("fill mask float", lambda: ops.fill_unmasked(torch.ones(1, 3, 2, 2), torch.ones(1, 1, 2, 2), 0.0), TypeError, ["mask", "bool"]),
-    ("fill mask shape", lambda: ops.fill_unmasked(torch.ones(1, 3, 2, 2), torch.ones(1, 2, 2, 2, dtype=torch.bool), 0.0), ValueError, ["mask"]),
-    ("fill value shape", lambda: ops.fill_unmasked(torch.ones(1, 3, 2, 2), torch.ones(1, 1, 2, 2, dtype=torch.bool), torch.ones(2)), ValueError, ["value"]),
-]
-
-
-@pytest.mark.parametrize("case", SALIENCY_BAD, ids=[c[0] for c in SALIENCY_BAD])
-def test_saliency_bad_inputs(case):
-    _, call, exc, words = case
-    with pytest.raises(exc) as info:
-        call()
-    for word in words:
-        assert word in str(info.value), str(info.value)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_partial_sort_quantile_is_torch_quantile_bit_for_bit(dtype):
-    from smg_fast.ops.quantile_mask import quantile_last_dim
-
-    g = torch.Generator().manual_seed(3)
-    for n in (1, 2, 7, 7056):
-        x = torch.randn(4, 3, n, generator=g, dtype=dtype)
-        x[0, 0, : (n + 1) // 2] = 1.0  # ties
-        if n > 2:
-            x[1, 1, 1] = float("nan")  # a NaN row gives NaN, as torch.quantile's
-        for q in (0.0, 0.02, 1 / 3, 0.5, 0.9, 0.98, 0.999, 1.0):
-            got, want = quantile_last_dim(x, q), torch.quantile(x, q, dim=-1)
-            assert torch.equal(got.isnan(), want.isnan()) and torch.equal(got.nan_to_num(), want.nan_to_num()), (n, q)
