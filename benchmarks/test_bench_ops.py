@@ -135,7 +135,7 @@ def test_upsample_conv2d(benchmark, impl, layer):
 # ---- the baselines' augmentations (SODA's random crop, SVEA's random convolution) -----------------
 
 
-CROP = {"op": ops.random_crop, "reference (per-sample slices)": ops.random_crop_reference}
+CROP = {"op": ops.random_crop, "reference (per-sample slices)": ops.reference.random_crop}
 
 
 @pytest.mark.parametrize("impl", CROP)
@@ -148,7 +148,7 @@ def test_random_crop(benchmark, impl, batch):
     benchmark(CROP[impl], x, offsets, 84)
 
 
-CONV = {"grouped conv": ops.random_conv, "upstream loop (reference)": ops.random_conv_reference}
+CONV = {"grouped conv": ops.random_conv, "upstream loop (reference)": ops.reference.random_conv}
 
 
 @pytest.mark.parametrize("impl", CONV)

@@ -16,9 +16,7 @@ import torch
 
 import smg_fast.ops as ops
 from smg_fast.agent.networks import Critic, Encoder, Projection, SharedCNN
-from smg_fast.ops.fft_mask import frequency_mask_reference
-from smg_fast.ops.guided_relu import guided_backprop_reference
-from smg_fast.ops.saliency import quantile_mask_reference
+from smg_fast.ops.quantile_mask import quantile_mask_upstream
 
 B, C, H, W = 64, 9, 84, 84
 
@@ -27,14 +25,14 @@ def _rand(*shape, scale=1.0, seed=0):
     return torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) * scale
 
 
-FREQ = {"fused": ops.frequency_mask, "reference (3-D FFT)": frequency_mask_reference}
+FREQ = {"fused": ops.frequency_mask, "reference (3-D FFT)": ops.reference.frequency_mask}
 
 
 @pytest.mark.parametrize("impl", FREQ)
 @pytest.mark.benchmark(group="SRM frequency mask fwd [64,9,84,84]")
 def test_frequency_mask(benchmark, impl):
     obs = _rand(B, C, H, W, scale=255)
-    benchmark(FREQ[impl], obs, 0.15, 0.2)
+    benchmark(FREQ[impl], obs, ops.ring_mask(H, W, 0.15, 0.2))
 
 
 def _critic():
@@ -71,12 +69,13 @@ def test_guided_backprop(benchmark, impl):
     critic = _critic()
     obs, action = _rand(B, C, H, W, scale=255), _rand(B, 6, seed=1) * 2 - 1
 
-    def q1(o):
-        return critic.Q1(critic.encoder(o), action)
+    def q1(c, o):
+        return c.Q1(c.encoder(o), action)
 
+    guided, hooked = ops.guided_backprop(critic), ops.reference.guided_backprop(critic)
     fn = {
-        "autograd function": lambda: ops.guided_backprop(critic, q1, obs),
-        "backward hooks": lambda: guided_backprop_reference(critic, q1, obs),
+        "autograd function": lambda: guided(obs, q1),
+        "backward hooks": lambda: hooked(obs, q1),
         "captum": lambda: _captum(critic, action, obs),
     }[impl]
     if not benchmark.disabled:
@@ -84,7 +83,7 @@ def test_guided_backprop(benchmark, impl):
     benchmark.pedantic(fn, rounds=3, iterations=1)
 
 
-QUANTILE = {"batched": lambda a: ops.quantile_mask(a, 0.98), "upstream loop": lambda a: quantile_mask_reference(a, 0.98)}
+QUANTILE = {"batched": lambda a: ops.quantile_mask(a, 0.98), "upstream loop": lambda a: quantile_mask_upstream(a, 0.98)}
 
 
 @pytest.mark.parametrize("impl", QUANTILE)

@@ -187,12 +187,10 @@ class Decoder(nn.Module):
         self.conv2 = nn.Conv2d(128, 64, 3, padding=1)
         self.conv3 = nn.Conv2d(64, 3, 3, padding=1)
         self.conv4 = nn.Conv2d(64, 1, 3, padding=1) if mask else None
-        self.fused = fused
+        self.upsample_conv2d = ops.implementation(fused).upsample_conv2d
 
     def _up_conv(self, x, weight, bias):
-        if self.fused:
-            return ops.upsample_conv2d(x.contiguous(), weight, bias)
-        return F.conv2d(F.interpolate(x, scale_factor=2), weight, bias, padding=1)
+        return self.upsample_conv2d(x.contiguous(), weight, bias)
 
     def forward(self, codes: torch.Tensor, mask_only: bool = False):
         """codes [N, 256] → image [N, 3, 84, 84] (0-255) and, for the mask decoder, mask [N, 1, 84, 84].

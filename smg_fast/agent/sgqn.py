@@ -20,9 +20,9 @@ Saliency mask: guided backprop (captum's ``GuidedBackprop`` rule: every ReLU of 
 heads, passes back only positive gradients; :func:`smg_fast.ops.guided_backprop`) of the batch sum of Q1
 with respect to the observation (0-255 pixels, no /255 correction); per sample and frame the max over RGB
 of its absolute value, thresholded ``>=`` at its ``sgqn_quantile`` (``torch.quantile``, linear
-interpolation; :func:`smg_fast.ops.quantile_mask`). The guided pass runs on :func:`guided_twin` of the
-critic (its modules with every ReLU guided, sharing the critic's parameters), the same computation as
-``guided_backprop``'s ReLU swap without changing modules during the update (which a compiled graph cannot).
+interpolation; :func:`smg_fast.ops.quantile_mask`). The guided pass is set up once, at construction: it
+runs on a guided twin of the critic (its modules with every ReLU guided, sharing the critic's parameters), so
+nothing changes modules during the update (which a compiled graph cannot).
 
 Same numbers, less work than upstream: upstream computes the post-step attribution and mask in every
 update and recomputes the mask in the auxiliary step; here it is computed once, in the auxiliary step
@@ -36,7 +36,6 @@ method); ``scripts/sgsac.sh`` uses 2 — ``--set action_repeat=2`` reproduces th
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -47,8 +46,6 @@ import smg_fast.ops as ops
 from smg_fast.agent.core import Batch, Plan, SACCore, gradients
 from smg_fast.agent.networks import FEATURES, Encoder, full_precision
 from smg_fast.agent.specs.sgqn import SGQNConfig
-from smg_fast.ops import reference as ref
-from smg_fast.ops.guided_relu import GuidedReLU
 
 
 class AttributionDecoder(nn.Module):
@@ -67,12 +64,10 @@ class AttributionDecoder(nn.Module):
         self.conv1 = nn.Conv2d(32, 128, 3, padding=1)
         self.conv2 = nn.Conv2d(128, 64, 3, padding=1)
         self.conv3 = nn.Conv2d(64, 3 * frame_stack, 3, padding=1)
-        self.fused = fused
+        self.upsample_conv2d = ops.implementation(fused).upsample_conv2d
 
     def _up_conv(self, x, conv: nn.Conv2d):
-        if self.fused:
-            return ops.upsample_conv2d(x.contiguous(), conv.weight, conv.bias)
-        return ref.upsample_conv2d(x, conv.weight, conv.bias)
+        return self.upsample_conv2d(x.contiguous(), conv.weight, conv.bias)
 
     def forward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.proj(torch.cat([z, action.to(z.dtype)], dim=1)).view(-1, 32, 21, 21))
@@ -90,24 +85,6 @@ class AttributionPredictor(nn.Module):
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(obs), action)
-
-
-class _GuidedReLU(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return GuidedReLU.apply(x)
-
-
-def guided_twin(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose every ``nn.ReLU`` follows the guided-backprop rule
-    (:class:`smg_fast.ops.guided_relu.GuidedReLU`, out of place) and which shares ``model``'s parameters and
-    buffers (the same tensors: it always computes with the current weights, in their current dtype)."""
-    shared = {id(t): t for t in [*model.parameters(), *model.buffers()]}
-    twin = copy.deepcopy(model, shared)
-    for m in list(twin.modules()):
-        for name, child in list(m.named_children()):
-            if isinstance(child, nn.ReLU):
-                setattr(m, name, _GuidedReLU())
-    return twin
 
 
 @dataclass
@@ -137,20 +114,16 @@ class SGQNAgent(SACCore):
         self.attribution_predictor = AttributionPredictor(self.critic.encoder, decoder).to(self.device)
         # Upstream's aux Adam owns the predictor's parameters: the critic encoder and the decoder.
         self.add_aux_model(self.attribution_predictor.parameters())
-        self.ops = ops if cfg.fused_ops else ref
-        self.guided_critic = guided_twin(self.critic)  # not a module of the agent's state: shares the critic's
+        self.ops = ops.implementation(cfg.fused_ops)
+        # Not a module of the agent's state: the critic's guided twin shares the critic's parameters.
+        self.guided_backprop = ops.guided_backprop(self.critic)
 
     # ---- saliency ------------------------------------------------------------------------------
 
     def attribution(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Guided backprop of the batch sum of Q1(obs, action) w.r.t. obs (no graph, no parameter grads):
-        :func:`smg_fast.ops.guided_backprop` of the critic, run on its guided twin."""
-        guided = self.guided_critic
-        leaf = obs.detach().requires_grad_()
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(guided.Q1(guided.encoder(leaf), action).sum(), leaf)
-        # Channels-last convolutions may hand back a channels-last gradient; the mask wants obs's layout.
-        return grad.contiguous()
+        :func:`smg_fast.ops.guided_backprop` of the critic."""
+        return self.guided_backprop(obs, lambda critic, o: critic.Q1(critic.encoder(o), action))
 
     def saliency_mask(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """The critic's saliency mask of obs, bool ``[B, k, H, W]`` (one channel per frame)."""

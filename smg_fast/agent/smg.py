@@ -46,7 +46,6 @@ from smg_fast.agent import losses as L
 from smg_fast.agent.core import Batch, Plan, SACCore, clip_grad_norm, gradients
 from smg_fast.agent.networks import AuxHead, Decoder, InverseDynamics, frames_to_stack, weight_init
 from smg_fast.agent.specs.smg import SPEC, SMGConfig
-from smg_fast.ops import reference as ref
 
 
 @dataclass
@@ -117,7 +116,7 @@ class SMGAgent(SACCore):
         # One Adam over the predictor's parameters (deduplicated by nn.Module.parameters()), the critic
         # encoder included.
         self.add_aux_model(self.predictor.parameters())
-        self.ops = ops if cfg.fused_ops else ref
+        self.ops = ops.implementation(cfg.fused_ops)
 
     # ---- hooks ---------------------------------------------------------------------------------
 

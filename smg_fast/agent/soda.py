@@ -47,7 +47,6 @@ from smg_fast.agent.core import Batch, Plan, SACCore, gradients
 from smg_fast.agent.draws import ImageStream
 from smg_fast.agent.networks import Encoder, SharedCNN, full_precision, weight_init
 from smg_fast.agent.specs.soda import SPEC, SODAConfig
-from smg_fast.ops import reference as ref
 
 CROP = SPEC.frames.crop  # upstream's image_crop_size: what the networks see
 
@@ -151,7 +150,7 @@ class SODAAgent(SACCore):
 
     def update_aux(self, b: Batch, plan: SODAPlan) -> dict:
         cfg = self.cfg
-        overlay = ops.overlay if cfg.fused_ops else ref.overlay
+        overlay = ops.implementation(cfg.fused_ops).overlay
         aug = overlay(plan.cropped, plan.images, cfg.overlay_alpha)
         with self.autocast():
             pred = self.predictor(aug)

@@ -9,9 +9,9 @@ Per update, in upstream's order (three Python uniforms from the agent's draws; o
    ``high = low + diff``;
 3. every image of the shifted observations loses the frequencies with ``low <= max(|fy|, |fx|) < high``
    (cycles per pixel; a square, L-infinity ring; ``low = 0`` removes the mean, ``diff = 0`` nothing)
-   — :func:`smg_fast.ops.frequency_mask`'s computation, with the ring given as a tensor: the draws and
-   the ring are made on the host (``plan``), so in a compiled update a new ring is new data, not a new
-   graph (the applied and the unmasked update are two graphs).
+   — :func:`smg_fast.ops.frequency_mask` with the ring as a tensor (:func:`smg_fast.ops.ring_mask`): the
+   draws and the ring are made on the host (``plan``), so in a compiled update a new ring is new data, not
+   a new graph (the applied and the unmasked update are two graphs).
 
 The masked observations feed the critic and the actor update; the next observations (TD target) are never
 masked. The official code's per-update TensorBoard grids are not built.
@@ -27,24 +27,17 @@ from dataclasses import dataclass
 
 import torch
 
+import smg_fast.ops as ops
 from smg_fast.agent.core import Batch, Plan, SACCore
 from smg_fast.agent.specs.srm import SRMConfig
-from smg_fast.ops.fft_mask import ring_mask
 
 
 @dataclass
 class SRMPlan(Plan):
-    """SRM's draw for one update: the removed frequencies of the half-spectrum, bool ``[H, W // 2 + 1]``
-    (``rfft2`` order), or None when the batch stays unmasked."""
+    """SRM's draw for one update: the removed frequencies, bool ``[H, W]`` (unshifted FFT order,
+    :func:`smg_fast.ops.ring_mask`), or None when the batch stays unmasked."""
 
     removed: torch.Tensor | None = None
-
-
-def remove_frequencies(obs: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
-    """Every image of ``obs`` ``[B, 3F, H, W]`` without the ``removed`` frequencies: real 2-D FFT, zeros,
-    inverse (:func:`smg_fast.ops.frequency_mask`'s computation, bit for bit, with the ring as a tensor)."""
-    spectrum = torch.fft.rfft2(obs)
-    return torch.fft.irfft2(spectrum.masked_fill(removed, 0), s=obs.shape[-2:])
 
 
 class SRMAgent(SACCore):
@@ -65,10 +58,10 @@ class SRMAgent(SACCore):
         removed = None
         if ring is not None:
             h, w = b.obs.shape[-2:]
-            removed = ring_mask(h, w, *ring, dtype=b.obs.dtype, device=b.obs.device)[:, : w // 2 + 1]
+            removed = ops.ring_mask(h, w, *ring, dtype=b.obs.dtype, device=b.obs.device)
         return super().plan(b, replay, step).extend(SRMPlan, removed=removed)
 
     def augment(self, b: Batch, plan: SRMPlan) -> Batch:
         if plan.removed is None:
             return b
-        return dataclasses.replace(b, obs=remove_frequencies(b.obs, plan.removed))
+        return dataclasses.replace(b, obs=ops.frequency_mask(b.obs, plan.removed))

@@ -33,7 +33,6 @@ import smg_fast.ops as ops
 from smg_fast.agent import losses as L
 from smg_fast.agent.core import Batch, Plan, SACCore
 from smg_fast.agent.specs.svea import SVEAConfig
-from smg_fast.ops import reference as ref
 
 @dataclass
 class SVEAPlan(Plan):
@@ -66,11 +65,10 @@ class SVEAAgent(SACCore):
         :meth:`augmentation_draws` (drawn here when not given)."""
         cfg = self.cfg
         draws = self.augmentation_draws(obs) if draws is None else draws
+        impl = ops.implementation(cfg.fused_ops)
         if cfg.svea_aug == "random_conv":
-            conv = ops.random_conv if cfg.fused_ops else ops.random_conv_reference
-            return conv(obs, draws)
-        overlay = ops.overlay if cfg.fused_ops else ref.overlay
-        return overlay(obs, draws, cfg.overlay_alpha)
+            return impl.random_conv(obs, draws)
+        return impl.overlay(obs, draws, cfg.overlay_alpha)
 
     # ---- hooks ---------------------------------------------------------------------------------
 
