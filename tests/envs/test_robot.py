@@ -1,6 +1,6 @@
 """SMG's xArm tasks (reach, peg-in-box) on the current mujoco: scenes, API, reward, success, dynamics.
 
-Runs offline against ``../shared/data/robot`` (see ``conftest.py``).
+Needs upstream's scene files (``robot/`` of the data folder; the ``robot_data`` fixture skips without them).
 """
 from __future__ import annotations
 
@@ -28,14 +28,14 @@ SCENES = {
 
 
 @pytest.fixture(scope="module")
-def reach():
+def reach(robot_data):
     env = make_robot("robot-reach", seed=0)
     yield env
     env.close()
 
 
 @pytest.fixture(scope="module")
-def peg():
+def peg(robot_data):
     env = make_robot("robot-peg-in-box", seed=0)
     yield env
     env.close()
@@ -49,9 +49,9 @@ def test_malformed_literal_rewrite():
     assert text == '<t rgb1="0.1 0.5 0.8" rgb2="1. 1 1." a="-.5" name="v0.8."/>0.8.'
 
 
-def test_test4_needs_the_rewrite_and_loads_with_it(shared_data):
+def test_test4_needs_the_rewrite_and_loads_with_it(robot_data):
     with pytest.raises(ValueError, match="rgb1"):  # current MuJoCo rejects the file as it is on disk
-        mujoco.MjModel.from_xml_path(str(shared_data / "robot" / "reach_test4.xml"))
+        mujoco.MjModel.from_xml_path(str(robot_data / "robot" / "reach_test4.xml"))
     for task in TASKS:
         for mode in ROBOT_MODES:
             scene = load_scene(task, mode)
@@ -60,8 +60,8 @@ def test_test4_needs_the_rewrite_and_loads_with_it(shared_data):
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_every_scene_loads_renders_and_differs(task, shared_data):
-    listing = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in (shared_data / "robot").rglob("*"))
+def test_every_scene_loads_renders_and_differs(task, robot_data):
+    listing = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in (robot_data / "robot").rglob("*"))
     frames = {}
     for mode in ROBOT_MODES:
         env = make_robot(task, mode, seed=0)
@@ -84,7 +84,7 @@ def test_every_scene_loads_renders_and_differs(task, shared_data):
         assert np.abs(frames[mode] - frames["train"]).mean() > 10, mode
     # Nothing was written into the data directory.
     assert listing == sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                             for p in (shared_data / "robot").rglob("*"))
+                             for p in (robot_data / "robot").rglob("*"))
 
 
 def test_render_is_upright(reach):
@@ -130,7 +130,7 @@ def test_spaces_episode_and_errors(reach, peg):
         make_robot("robot-reach", action_repeat=2)
 
 
-def test_truncation_after_episode_length():
+def test_truncation_after_episode_length(robot_data):
     env = make_robot("robot-reach", "test1", seed=0, episode_length=3, action_space="xyz", frame_stack=2,
                      image_size=64)
     obs, _ = env.reset()
@@ -339,7 +339,7 @@ def test_peg_in_box_follows_upstreams_arithmetic(peg, seed):
 
 # -- VectorEnv --------------------------------------------------------------------------------------------
 
-def test_vector_env_runs_a_robot_task():
+def test_vector_env_runs_a_robot_task(robot_data):
     single = make_robot("robot-peg-in-box", "test2", seed=3)
     first, _ = single.reset()
     single.close()
