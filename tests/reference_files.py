@@ -5,7 +5,8 @@ has none):
 
 * ``../shared/data``: upstream's DMC-GB colour tables and videos and SMG's robot scenes (the files
   ``smg-fast data download all`` fetches), plus their provenance list ``MANIFEST.json``;
-* ``../shared/fixtures/official``: the official baselines' recorded updates (the parity tests).
+* ``../shared/fixtures/official``: the official baselines' recorded updates (the parity tests);
+* ``../shared/paper/smg-neurips2024.txt``: the paper's text (its tables, against the packaged results).
 
 The session's data folder (``$SMG_FAST_DATA``, which the package and every CLI subprocess read) is
 ``$SMG_FAST_DATA`` as given, else ``../shared/data`` where it exists, else a folder of small synthetic files in
@@ -29,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SHARED_DATA = SHARED / "data"
 FIXTURES = SHARED / "fixtures" / "official"
+PAPER = SHARED / "paper" / "smg-neurips2024.txt"
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 DATA_REASON = ("needs upstream's data files in the data folder (../shared/data, or $SMG_FAST_DATA): "
@@ -37,6 +39,8 @@ MANIFEST_REASON = ("needs the reference data folder ../shared/data itself (its M
                    "upstream file with its git blob id; the project's reference folder, not in a clone)")
 FIXTURES_REASON = ("needs the official update fixtures ../shared/fixtures/official (the project's reference "
                    "folder, recorded from the official SMG repository's code; not in a clone)")
+PAPER_REASON = ("needs the paper's text ../shared/paper/smg-neurips2024.txt, or $SMG_FAST_PAPER naming a text "
+                "export of the SMG paper (NeurIPS 2024)")
 
 _given = os.environ.get("SMG_FAST_DATA")
 if _given:

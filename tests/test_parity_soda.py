@@ -1,6 +1,7 @@
 """Our SODA against the official implementation, update for update (fixture ../shared/fixtures/official/soda.pt;
-harness in tests/official.py): float64 over four updates at 1e-9, float32 first update at the README's
-suggested tolerances (SODA's: losses 1e-4, gradients 1e-4 but 1e-3 in the SODA step, parameter changes 1e-1).
+harness in tests/official.py): float64 over four updates at 1e-9, float32 first update against
+the float64 run at float32 tolerances (official.Expected; SODA's floors: losses 1e-4, gradients 1e-4 but 1e-2 in
+the SODA step, parameter changes 1e-1).
 
 The harness feeds the recorded RL batch (already cropped); the SODA step's inputs are fed where our agent
 draws them: ``sample_aux`` returns the recorded ``sample_soda`` batch (and consumes its recorded indices),
@@ -13,8 +14,13 @@ import smg_fast.ops as ops
 from official import FP64, Replay, Tolerances, check_run, image_size, load_fixture
 from smg_fast.agent.draws import ImageStream
 
+# The README's float32 tolerances, except the SODA step's gradients: 1e-2, not 1e-3. That step follows the
+# critic's first Adam step, where a trunk weight whose gradient is rounding noise steps by ±lr either way; one
+# such flip moves the SODA step's first-conv gradient by 6e-3 (measured on an AMD EPYC: 6 of 7 of our float32
+# replays from initial values moved by an ulp flip it, the official float32 run did not), and a replay's other
+# rounding moves it by ~1e-4.
 FP32_U1 = Tolerances(losses=1e-4, outputs=1e-4, grads=1e-4, params=1e-1, zero_grad_abs=1e-6, zero_change_abs=1e-4,
-                     opt_grads={"aux_opt": 1e-3})
+                     opt_grads={"aux_opt": 1e-2})
 
 
 def feed_soda_step(agent, fx, u, dtype):

@@ -1,7 +1,8 @@
 """Our SRM against the official implementation, update for update (../shared/fixtures/official/srm.pt; see
-tests/official.py): float64 over four updates at 1e-9, float32 first update at the README's suggested
-tolerances; besides the generic checks, the applied pattern (U1, U2, U4 masked, U3 not), the drawn limits,
-the removed frequencies exactly, and the masked observations that the critic and the actor saw."""
+tests/official.py): float64 over four updates at 1e-9, float32 first update against the float64 run at float32
+tolerances (official.Expected); besides the generic checks, the applied pattern (U1, U2, U4 masked, U3 not),
+the drawn limits, the removed frequencies exactly, and the masked observations that the critic and the actor
+saw."""
 import pytest
 import torch
 

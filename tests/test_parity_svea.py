@@ -1,7 +1,7 @@
 """Our SVEA against the official implementation, update for update (fixture ../shared/fixtures/official/svea.pt;
-harness in tests/official.py): float64 over four updates at 1e-9, float32 first update at the README's
-suggested tolerances. Besides the harness's losses, module outputs, gradients and parameters, the
-random-convolution half of the critic batch is compared with the official ``random_conv`` output."""
+harness in tests/official.py): float64 over four updates at 1e-9, float32 first update against the float64 run at
+float32 tolerances (official.Expected). Besides the harness's losses, module outputs, gradients and parameters,
+the random-convolution half of the critic batch is compared with the official ``random_conv`` output."""
 import torch
 
 from official import FP64, Replay, Tolerances, check_run
