@@ -24,12 +24,12 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session", autouse=True)
 def _session_folders(tmp_path_factory):
-    """The data folder (synthetic where there is none) and a private cache (resized videos, random-policy
+    """The data folder (synthetic DMC-GB files and robot scenes where there is none) and a private cache (resized videos, random-policy
     returns), set for the whole session before any module fixture or test makes an environment."""
     if ref.DATA is None:
-        from synthetic_data import make_dmcgb
+        from synthetic_data import make_data
 
-        ref.DATA = make_dmcgb(tmp_path_factory.mktemp("synthetic-data"))
+        ref.DATA = make_data(tmp_path_factory.mktemp("synthetic-data"))
         os.environ["SMG_FAST_DATA"] = str(ref.DATA)
     if not os.environ.get("SMG_FAST_CACHE"):
         os.environ["SMG_FAST_CACHE"] = str(tmp_path_factory.mktemp("smg-fast-cache"))
@@ -50,10 +50,18 @@ def reference_data() -> Path:
 
 @pytest.fixture(scope="session")
 def robot_data() -> Path:
-    """A data folder holding SMG's robot scenes (every file ``smg-fast data download robot`` fetches)."""
+    """A data folder holding upstream's robot scenes (every file ``smg-fast data download robot`` fetches):
+    for what pins their looks or dynamics."""
     from smg_fast.data import manifest
 
     return ref.needs_data(*(e.local for e in manifest.entries("robot")))
+
+
+@pytest.fixture(scope="session")
+def robot_scenes(request) -> Path:
+    """The session's data folder, holding robot scenes that compile and run the task code: upstream's, or
+    the synthetic stand-ins (:func:`synthetic_data.make_robot`) where the session's data is synthetic."""
+    return ref.DATA if ref.SYNTHETIC else request.getfixturevalue("robot_data")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

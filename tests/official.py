@@ -305,15 +305,19 @@ class Expected:
         assert abs(ours - ref) <= limit + rel_floor * abs(ref), \
             f"{what}: {ours!r} != official {ref!r} (within {limit:g})"
 
-    def differing(self, count: int, get_official_count, floor: int, what: str) -> None:
-        """A count of elements that differ from the float64 run's (e.g. mask pixels next to a threshold),
-        at most ``floor``, or DRIFT times the official float32 run's count or our replays' from perturbed
-        initial values, whichever is largest."""
+    def differing(self, ours: torch.Tensor, get, floor: int, what: str) -> None:
+        """A boolean tensor (e.g. a saliency mask) against the recorded one: at most ``floor`` elements differ,
+        or DRIFT times as many as differ between the official float32 and float64 runs or between our float32
+        runs (pixels next to a threshold round across it), whichever is more."""
         if self.collect is not None:
-            self.collect[what] = count
+            self.collect[what] = ours.clone()
             return
-        limit = floor if self.fp32 is None else max(
-            floor, DRIFT * max([get_official_count(self.fp32)] + [s[what] for s in self.samples]))
+        count = int((ours != get(self.ref)).sum())
+        limit = floor
+        if self.fp32 is not None:
+            runs = [ours] + [s[what] for s in self.samples]
+            limit = max(floor, DRIFT * max([int((get(self.fp32) != get(self.ref)).sum())]
+                                           + [int((a != b).sum()) for a in runs for b in runs]))
         assert count <= limit, f"{what}: {count} elements differ from the official float64 run's (at most {limit:g})"
 
     def recorded(self, ours: torch.Tensor, get, floor: float, what: str,

@@ -10,8 +10,8 @@ has none):
 
 The session's data folder (``$SMG_FAST_DATA``, which the package and every CLI subprocess read) is
 ``$SMG_FAST_DATA`` as given, else ``../shared/data`` where it exists, else a folder of small synthetic files in
-DMC-GB's layout made for the session (:mod:`synthetic_data`), so that the colour and video modes still run
-their real code. A test that needs upstream's own files asks for them (:func:`needs_data`,
+upstream's layout made for the session (:mod:`synthetic_data`: DMC-GB colour tables and videos, stand-in robot
+scenes), so that the colour and video modes and the robot tasks still run their real code. A test that needs upstream's own files asks for them (:func:`needs_data`,
 :func:`official_fixtures`, or the fixtures of ``conftest.py``): where they are missing it skips with one
 reason that names them and how to get them. Under CI (``CI=true``) nothing falls back and nothing skips: a
 missing reference file fails the test, and a session in which anything skipped fails (``conftest.py``).

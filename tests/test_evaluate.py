@@ -189,7 +189,7 @@ def test_start_states_are_one_envs_sequence():
         plain.close()
 
 
-def test_robot_test_scene_does_not_depend_on_workers(robot_data):
+def test_robot_test_scene_does_not_depend_on_workers(robot_scenes):
     """robot-reach, test scene 2: each episode's gripper and goal come from one stream (upstream's test
     env: the training seed, four draws per reset), whichever of 1, 2 or 3 workers plays it."""
     run = Run("robot-reach", seed=3, action_repeat=1, episode_length=3)

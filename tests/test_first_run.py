@@ -25,7 +25,7 @@ def _cache(monkeypatch, tmp_path):
 @pytest.mark.parametrize("task, mode, length", [("cartpole-swingup", "train", 40), ("robot-reach", "test3", 12)])
 def test_skipping_the_pixels_does_not_change_a_random_policys_returns(task, mode, length, request):
     if task.startswith("robot"):
-        request.getfixturevalue("robot_data")
+        request.getfixturevalue("robot_scenes")
     blind = references.play_random(task, mode, 8, length, episodes=3, seed=5)
     rendered = references.play_random(task, mode, 8, length, episodes=3, seed=5, render=True)
     assert blind == rendered and len(set(blind)) == 3  # three different episodes, each the same both ways

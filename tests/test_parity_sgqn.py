@@ -88,10 +88,9 @@ def check(agent, fx, u, *, dtype, exp, where, **_):
         thr = rec[f"attribution_mask_threshold.{name}"]
         assert thr["quantile"] == agent.cfg.sgqn_quantile
         exp.close(q, lambda r: r["tensors"][f"attribution_mask_threshold.{name}"]["q"], tol, f"{where} mask thresholds {name}")
-        want = rec[f"attribution_mask.{name}"]
         # float64: every pixel; float32: pixels next to the threshold may round across it (a few)
-        exp.differing(int((mask != want).sum()), lambda r: int((r["tensors"][f"attribution_mask.{name}"] != want).sum()),
-                      0 if dtype == torch.float64 else 8, f"{where} mask {name}")
+        exp.differing(mask, tensor(f"attribution_mask.{name}"), 0 if dtype == torch.float64 else 8,
+                      f"{where} mask {name}")
         return mask
 
     compare(0, "1[critic]")
