@@ -64,13 +64,18 @@ def missing(reason: str, what: str = "") -> None:
 def needs_data(*local: str) -> Path:
     """The session's data folder, after checking that it holds upstream's files ``local`` (manifest names
     such as ``robot/reach.xml``); the synthetic stand-ins never count."""
-    if SYNTHETIC:
-        missing(DATA_REASON, ", ".join(local[:3]) + (f" and {len(local) - 3} more" if len(local) > 3 else ""))
-    absent = [name for name in local if not (DATA / name).is_file()]
+    absent = list(local) if SYNTHETIC else [name for name in local if not (DATA / name).is_file()]
     if absent:
-        shown = ", ".join(absent[:3]) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
-        missing(DATA_REASON, f"{shown} in {DATA}")
+        missing(DATA_REASON, f"{_names(absent)} ({'only synthetic stand-ins here' if SYNTHETIC else f'in {DATA}'})")
     return DATA
+
+
+def _names(files: list[str]) -> str:
+    """``a, b`` for a few files; ``40 files under robot/`` for many."""
+    if len(files) <= 3:
+        return ", ".join(files)
+    folders = sorted({f.split("/", 1)[0] + "/" for f in files})
+    return f"{len(files)} files under {', '.join(folders)}"
 
 
 def manifest_file() -> Path:
