@@ -105,8 +105,9 @@ setup(
         "test": ["pytest", "hypothesis", "pytest-benchmark", "expecttest"],
         # envpool for the comparison benchmark (benchmarks/envpool_vector.py); ~300 MB of assets.
         "envpool": ["envpool==1.2.5"],
-        # `smg-fast sweep` (experiment grids): Ray core only, no dashboard (~35 s, ~290 MB installed).
-        "sweep": ["ray>=2.9"],
+        # `smg-fast sweep` (experiment grids): Ray core only, no dashboard (~35 s, ~290 MB installed), and
+        # PyYAML for grid files written in YAML (TOML needs nothing).
+        "sweep": ["ray>=2.9", "pyyaml"],
     },
     entry_points={"console_scripts": ["smg-fast=smg_fast.cli:main"]},
 )

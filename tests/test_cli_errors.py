@@ -29,10 +29,10 @@ from smg_fast.run import checkpoint as ckpt
 from smg_fast import cli
 from smg_fast.config import make_config
 from smg_fast.run.directory import RunLock
+from reference_files import needs_data
 from synthetic import synthetic_trainer
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 QUICK = ["--task", "cartpole-swingup", "--preset", "quick", "--no-progress", "--no-pictures"]
 SIZE, A = 8, 2
 # A short run over the synthetic stand-ins (see run_synthetic): checkpoints at steps 10, 20, 30.
@@ -46,7 +46,6 @@ SYNTH_FLAGS = ["--task", "cartpole-swingup", "--algo", "sac", "--preset", "quick
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("SMG_FAST_DATA", os.environ.get("SMG_FAST_DATA") or str(SHARED_DATA))
     monkeypatch.setenv("SMG_FAST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
@@ -178,9 +177,9 @@ def test_overlay_source_that_does_not_exist(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-def test_places365_not_installed_names_the_download_command(tmp_path, monkeypatch, capsys):
+def test_places365_not_installed_names_the_download_command(tmp_path, monkeypatch, capsys, data_dir):
     data = tmp_path / "data"
-    shutil.copytree(SHARED_DATA / "dmcgb", data / "dmcgb", ignore=shutil.ignore_patterns("video*"))
+    shutil.copytree(data_dir / "dmcgb", data / "dmcgb", ignore=shutil.ignore_patterns("video*"))
     monkeypatch.setenv("SMG_FAST_DATA", str(data))
     fails(1, "--overlay-source places365", "smg-fast data download places365", capsys=capsys,
           argv=["train", *QUICK, "--eval-modes", "train", "--overlay-source", "places365",
@@ -474,7 +473,7 @@ def test_data_download_bad_url_and_force_against_a_bad_mirror(tmp_path, capsys):
     fails(2, "--base-url 'notaurl' is not a URL", argv=["data", "download", "--base-url", "notaurl", "--dir",
                                                          str(tmp_path / "d")], capsys=capsys, lines=1)
     e = manifest.entry("robot/reach.xml")
-    good = (SHARED_DATA / e.local).read_bytes()
+    good = (needs_data(e.local) / e.local).read_bytes()  # upstream's bytes: the packaged blob id is theirs
     dest = tmp_path / "data" / e.local
     dest.parent.mkdir(parents=True)
     dest.write_bytes(good)

@@ -14,7 +14,6 @@ from smg_fast import cli
 from smg_fast.envs.distracting.synthetic import write_davis
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="module")

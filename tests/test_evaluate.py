@@ -1,9 +1,8 @@
 """The evaluation protocol: every episode's video, colour entry and start state come from one schedule that
 mirrors upstream's single, persistent test env, so per-episode returns do not depend on how many workers
-run the evaluation (issue 21). Runs offline against ``../shared/data``."""
+run the evaluation (issue 21). Runs offline against the session's data folder (see tests/reference_files.py)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,14 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
-os.environ.setdefault("SMG_FAST_DATA", str(SHARED_DATA))
-
-from smg_fast import envs  # noqa: E402  (after SMG_FAST_DATA)
-from smg_fast.envs.backgrounds import VideoSequence  # noqa: E402
-from smg_fast.envs.episodes import initial_start_state  # noqa: E402
-from smg_fast.run.evaluate import EpisodeSchedule, Evaluator, run_episodes  # noqa: E402
-from smg_fast.tasks import DMC_MODES, env_kwargs  # noqa: E402
+import reference_files
+from smg_fast import envs
+from smg_fast.envs.backgrounds import VideoSequence
+from smg_fast.envs.episodes import initial_start_state
+from smg_fast.run.evaluate import EpisodeSchedule, Evaluator, run_episodes
+from smg_fast.tasks import DMC_MODES, env_kwargs
 
 
 @dataclass
@@ -140,7 +137,7 @@ class FirstWorkers:
 def _expected_videos(mode: str, episodes: int) -> list[str]:
     """Upstream's order over the files present: episode n shows item (n + 1) mod count (the reference data
     lacks video_easy 3, 4, 5 and 7, which are skipped)."""
-    folder = SHARED_DATA / "dmcgb" / mode
+    folder = reference_files.DATA / "dmcgb" / mode
     names = [f"video{i}.mp4" for i in range(100 if mode == "video_hard" else 10)]
     present = [n for n in names if (folder / n).is_file()]
     return [present[(n + 1) % len(present)] for n in range(episodes)]
@@ -192,7 +189,7 @@ def test_start_states_are_one_envs_sequence():
         plain.close()
 
 
-def test_robot_test_scene_does_not_depend_on_workers():
+def test_robot_test_scene_does_not_depend_on_workers(robot_scenes):
     """robot-reach, test scene 2: each episode's gripper and goal come from one stream (upstream's test
     env: the training seed, four draws per reset), whichever of 1, 2 or 3 workers plays it."""
     run = Run("robot-reach", seed=3, action_repeat=1, episode_length=3)

@@ -1,23 +1,18 @@
 """The first run explains itself (issue 18): its final table and curves put the returns beside a uniform random
 policy's (measured without rendering, once per task, and cached) and the paper's number for the same task,
-mode and method; curves with one evaluation are readable; evaluation shows progress. Offline, against
-``../shared/data``."""
+mode and method; curves with one evaluation are readable; evaluation shows progress. Offline, against the
+session's data folder (see tests/reference_files.py)."""
 from __future__ import annotations
 
 import csv
-import os
-from pathlib import Path
 
 import pytest
 
-SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
-os.environ.setdefault("SMG_FAST_DATA", str(SHARED_DATA))
-
-from smg_fast.experiments import run_curves as plots  # noqa: E402
+from smg_fast.experiments import run_curves as plots
 
 from smg_fast.experiments import references
-from smg_fast.config import make_config  # noqa: E402
-from smg_fast.experiments.references import PAPER, RANDOM, Reference  # noqa: E402
+from smg_fast.config import make_config
+from smg_fast.experiments.references import PAPER, RANDOM, Reference
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +23,9 @@ def _cache(monkeypatch, tmp_path):
 # ---- the random policy ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("task, mode, length", [("cartpole-swingup", "train", 40), ("robot-reach", "test3", 12)])
-def test_skipping_the_pixels_does_not_change_a_random_policys_returns(task, mode, length):
+def test_skipping_the_pixels_does_not_change_a_random_policys_returns(task, mode, length, request):
+    if task.startswith("robot"):
+        request.getfixturevalue("robot_scenes")
     blind = references.play_random(task, mode, 8, length, episodes=3, seed=5)
     rendered = references.play_random(task, mode, 8, length, episodes=3, seed=5, render=True)
     assert blind == rendered and len(set(blind)) == 3  # three different episodes, each the same both ways

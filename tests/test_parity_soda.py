@@ -1,6 +1,7 @@
 """Our SODA against the official implementation, update for update (fixture ../shared/fixtures/official/soda.pt;
-harness in tests/official.py): float64 over four updates at 1e-9, float32 first update at the README's
-suggested tolerances (SODA's: losses 1e-4, gradients 1e-4 but 1e-3 in the SODA step, parameter changes 1e-1).
+harness in tests/official.py): float64 over four updates at 1e-9, float32 first update against
+the float64 run at float32 tolerances (official.Expected; SODA's floors: losses 1e-4, gradients 1e-4 but 1e-2 in
+the SODA step, parameter changes 1e-1).
 
 The harness feeds the recorded RL batch (already cropped); the SODA step's inputs are fed where our agent
 draws them: ``sample_aux`` returns the recorded ``sample_soda`` batch (and consumes its recorded indices),
@@ -10,11 +11,16 @@ normalised vectors of the loss, and the BatchNorm step counters (the target's mo
 import torch
 
 import smg_fast.ops as ops
-from official import FP64, Replay, Tolerances, check_run, close, compare_recorded, load_fixture
+from official import FP64, Replay, Tolerances, check_run, image_size, load_fixture
 from smg_fast.agent.draws import ImageStream
 
+# The README's float32 tolerances, except the SODA step's gradients: 1e-2, not 1e-3. That step follows the
+# critic's first Adam step, where a trunk weight whose gradient is rounding noise steps by ±lr either way; one
+# such flip moves the SODA step's first-conv gradient by 6e-3 (measured on an AMD EPYC: 6 of 7 of our float32
+# replays from initial values moved by an ulp flip it, the official float32 run did not), and a replay's other
+# rounding moves it by ~1e-4.
 FP32_U1 = Tolerances(losses=1e-4, outputs=1e-4, grads=1e-4, params=1e-1, zero_grad_abs=1e-6, zero_change_abs=1e-4,
-                     opt_grads={"aux_opt": 1e-3})
+                     opt_grads={"aux_opt": 1e-2})
 
 
 def feed_soda_step(agent, fx, u, dtype):
@@ -45,15 +51,20 @@ def feed_soda_step(agent, fx, u, dtype):
 
     agent.sample_aux, agent.crop = sample_aux, crop
     agent.predictor.forward, agent.predictor_target.encoder.forward = predictor, target_encoder
-    agent._images = ImageStream(lambda n=None: agent.draws.pop("places").to(dtype), 4, 84, 0, agent.device)
+    agent._images = ImageStream(lambda n=None: agent.draws.pop("places").to(dtype), fx["args"]["soda_batch_size"],
+                                image_size(fx), fx["args"]["seed"], agent.device)
 
 
-def check_soda_step(agent, fx, u, *, rec, tol, where, **_):
+def check_soda_step(agent, fx, u, *, exp, tol, where, **_):
     seen, aug = agent.seen, fx["augmented"][u]
-    official = {c["module"]: c["out"][0] for c in rec["calls"] if c["phase"] == "aux"}
-    if "train/aux_loss" not in rec["logged"]:
-        assert not official and not seen["predictor"] and not seen["crops"], f"{where}: a SODA step on an odd step"
-        check_batchnorm_counters(agent, rec, where)
+
+    def aux_output(module):
+        return lambda r: next(c["out"][0] for c in r["calls"] if c["phase"] == "aux" and c["module"] == module)
+
+    if "train/aux_loss" not in exp.ref["logged"]:
+        assert not any(c["phase"] == "aux" for c in exp.ref["calls"]), f"{where}: an official SODA step on an odd step"
+        assert not seen["predictor"] and not seen["crops"], f"{where}: a SODA step on an odd step"
+        check_batchnorm_counters(agent, exp.ref, where)
         return
     # the two independent crops of the sample (x, then aug_x), exactly; then the overlay view
     assert len(seen["crops"]) == 2, f"{where}: {len(seen['crops'])} crops in the SODA step"
@@ -61,13 +72,14 @@ def check_soda_step(agent, fx, u, *, rec, tol, where, **_):
         assert torch.equal(got, aug[key].to(got.dtype)), f"{where}: {key}"
     (x_aug, h0), = seen["predictor"]
     (h1,) = seen["target"]
-    compare_recorded(x_aug, rec["tensors"]["random_overlay_out.1[aux]"], tol.outputs, f"{where} overlay view")
-    close(h0.detach(), official["predictor"], tol.outputs, f"{where} predictor output h0")
-    close(h1, official["predictor_target.encoder"], tol.outputs, f"{where} target encoder output h1")
-    normalized = [c["out"] for c in rec["f_calls"] if c["fn"] == "normalize"]
-    for got, want, name in zip((h0.detach(), h1), normalized, ("h0", "h1")):
-        close(torch.nn.functional.normalize(got, dim=1), want, tol.outputs, f"{where} normalize({name})")
-    check_batchnorm_counters(agent, rec, where)
+    exp.recorded(x_aug, lambda r: r["tensors"]["random_overlay_out.1[aux]"], tol.outputs, f"{where} overlay view")
+    exp.close(h0.detach(), aux_output("predictor"), tol.outputs, f"{where} predictor output h0")
+    exp.close(h1, aux_output("predictor_target.encoder"), tol.outputs, f"{where} target encoder output h1")
+    for k, (got, name) in enumerate(((h0.detach(), "h0"), (h1, "h1"))):
+        exp.close(torch.nn.functional.normalize(got, dim=1),
+                  lambda r, k=k: [c["out"] for c in r["f_calls"] if c["fn"] == "normalize"][k], tol.outputs,
+                  f"{where} normalize({name})")
+    check_batchnorm_counters(agent, exp.ref, where)
 
 
 def check_batchnorm_counters(agent, rec, where):
@@ -81,7 +93,7 @@ def check_batchnorm_counters(agent, rec, where):
         assert int(ours[n]) == int(v), f"{where}: {n} = {int(ours[n])}, official {int(v)}"
 
 
-SODA = Replay("soda", "soda", overrides={"soda_batch_size": 4}, prepare=feed_soda_step, check=check_soda_step)
+SODA = Replay("soda", "soda", prepare=feed_soda_step, check=check_soda_step)
 
 
 def test_soda_float64_four_updates_match_the_official_code():
@@ -98,5 +110,5 @@ def test_soda_crop_draws_give_the_official_rl_batch():
     fx = load_fixture("soda")
     for u in range(4):
         for key, offsets in zip(("obs", "next_obs"), fx["draws"][u]["crop"][:2]):
-            got = ops.random_crop(fx["batch"][key], offsets, 84)
+            got = ops.random_crop(fx["batch"][key], offsets, image_size(fx))
             assert torch.equal(got, fx["augmented"][u][key]), (u, key)

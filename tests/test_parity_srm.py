@@ -1,22 +1,17 @@
 """Our SRM against the official implementation, update for update (../shared/fixtures/official/srm.pt; see
-tests/official.py): float64 over four updates at 1e-9, float32 first update at the README's suggested
-tolerances; besides the generic checks, the applied pattern (U1, U2, U4 masked, U3 not), the drawn limits,
-the removed frequencies exactly, and the masked observations that the critic and the actor saw."""
+tests/official.py): float64 over four updates at 1e-9, float32 first update against the float64 run at float32
+tolerances (official.Expected); besides the generic checks, the applied pattern (U1, U2, U4 masked, U3 not),
+the drawn limits, the removed frequencies exactly, and the masked observations that the critic and the actor
+saw."""
 import pytest
 import torch
 
-from official import FP64, Replay, Tolerances, check_run, close
+from official import FP64, Replay, Tolerances, check_run, image_size
 from smg_fast.agent.srm import SRMAgent
 from smg_fast.ops import ring_mask
 
 FP32_U1 = Tolerances(losses=1e-5, outputs=1e-4, grads=1e-4, params=1e-2, zero_grad_abs=1e-6, zero_change_abs=1e-4)
 OBS_TOL = {torch.float64: 1e-9, torch.float32: 1e-5}
-
-
-def sketch_close(t: torch.Tensor, sketch: dict, tol: float, what: str) -> None:
-    assert list(t.shape) == list(sketch["shape"]), what
-    close(t.reshape(-1)[sketch["idx"]], sketch["values"], tol, f"{what} (sampled values)")
-    close(t.double().norm(), sketch["norm"], tol, f"{what} (norm)")
 
 
 def record(agent, fx, u, dtype):
@@ -34,8 +29,8 @@ def record(agent, fx, u, dtype):
     agent.update_critic, agent.update_actor_and_alpha = update_critic, update_actor_and_alpha
 
 
-def check(agent, fx, u, *, dtype, where, **_):
-    rec = fx["runs"]["fp64" if dtype == torch.float64 else "fp32"][u]["tensors"]
+def check(agent, fx, u, *, dtype, exp, where, **_):
+    rec = exp.ref["tensors"]
     seen = agent.parity_seen
     ring = seen["ring"]
     assert (ring is not None) == rec["srm_applied"], f"{where}: applied {ring is not None}, official {rec['srm_applied']}"
@@ -48,13 +43,12 @@ def check(agent, fx, u, *, dtype, where, **_):
     lim = rec["srm_limits"]
     # Python floats, computed as upstream does: exact equality.
     assert ring == (lim["low"], lim["hi"]) and round(ring[1] - ring[0], 2) == lim["diff"], (where, ring, lim)
-    removed = ring_mask(84, 84, *ring, dtype=dtype)
+    size = image_size(fx)
+    removed = ring_mask(size, size, *ring, dtype=dtype)
     assert torch.equal(removed, rec["srm_ring_removed"]), f"{where}: removed frequencies differ"
-    final = rec["srm_final_obs"]
-    if "full" in final:
-        close(obs, final["full"], OBS_TOL[dtype], f"{where} masked obs")
-    else:
-        sketch_close(obs, final["sketch"], OBS_TOL[dtype], f"{where} masked obs")
+    # sketched: values and norm (a ring with low = 0 removes the mean, the sum is then ~0)
+    exp.recorded(obs, lambda r: r["tensors"]["srm_final_obs"], OBS_TOL[dtype], f"{where} masked obs",
+                 parts=("values", "norm"))
 
 
 REPLAY = Replay("srm", "srm", prepare=record, check=check)

@@ -1,10 +1,10 @@
 """Our SVEA against the official implementation, update for update (fixture ../shared/fixtures/official/svea.pt;
-harness in tests/official.py): float64 over four updates at 1e-9, float32 first update at the README's
-suggested tolerances. Besides the harness's losses, module outputs, gradients and parameters, the
-random-convolution half of the critic batch is compared with the official ``random_conv`` output."""
+harness in tests/official.py): float64 over four updates at 1e-9, float32 first update against the float64 run at
+float32 tolerances (official.Expected). Besides the harness's losses, module outputs, gradients and parameters,
+the random-convolution half of the critic batch is compared with the official ``random_conv`` output."""
 import torch
 
-from official import FP64, Replay, Tolerances, check_run, compare_recorded
+from official import FP64, Replay, Tolerances, check_run
 
 FP32_U1 = Tolerances(losses=1e-5, outputs=1e-4, grads=1e-4, params=1e-2, zero_grad_abs=1e-6, zero_change_abs=1e-4)
 
@@ -20,9 +20,9 @@ def keep_augmented_batch(agent, fx, u, dtype):
     agent.augment = augment
 
 
-def check_random_conv(agent, fx, u, *, rec, tol, where, **_):
-    compare_recorded(agent.augmented_batch.obs_aug, rec["tensors"]["random_conv_out.1"], tol.outputs,
-                     f"{where} random_conv(obs)")
+def check_random_conv(agent, fx, u, *, exp, tol, where, **_):
+    exp.recorded(agent.augmented_batch.obs_aug, lambda r: r["tensors"]["random_conv_out.1"], tol.outputs,
+                 f"{where} random_conv(obs)")
 
 
 SVEA = Replay("svea", "svea", prepare=keep_augmented_batch, check=check_random_conv)

@@ -21,6 +21,7 @@ from smg_fast.experiments import paper
 from smg_fast.experiments import tables
 from smg_fast.experiments.report import build_blocks
 from smg_fast.experiments.results import Column, collect, score_table
+from reference_files import PAPER, PAPER_REASON, missing
 
 MODES = ("train", "video_hard")
 
@@ -256,10 +257,9 @@ def test_report_errors(tmp_path):
 # The paper's numbers
 
 def _paper_text() -> str:
-    path = Path(os.environ.get("SMG_FAST_PAPER", Path(__file__).resolve().parents[1].parent / "shared" / "paper"
-                               / "smg-neurips2024.txt"))
+    path = Path(os.environ.get("SMG_FAST_PAPER", PAPER))
     if not path.is_file():
-        pytest.skip(f"the paper's text is not at {path} (set SMG_FAST_PAPER)")
+        missing(PAPER_REASON, str(path))
     return path.read_text(encoding="utf-8")
 
 

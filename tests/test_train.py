@@ -181,7 +181,7 @@ def test_random_policy_baseline_is_seeded_bounded_and_tabled(tmp_path):
     assert (tmp_path / "rand.md").is_file() and (tmp_path / "rand.csv").read_text().startswith("mode,seed")
 
 
-def test_robot_task_trains_and_evaluates_on_its_test_scenes_through_the_cli(tmp_path):
+def test_robot_task_trains_and_evaluates_on_its_test_scenes_through_the_cli(tmp_path, robot_scenes):
     run = tmp_path / "robot"
     out = cli("--task", "robot-reach", "--preset", "quick", "--steps", "24", "--batch-size", "4",
               "--eval-episodes", "1", "--eval-modes", "train,test3", "--no-progress", "--no-pictures",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,27 +19,11 @@ from smg_fast.run import pictures as visualize
 from smg_fast.agent import make_agent
 from smg_fast.config import make_config
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 TASK = "cartpole-swingup"
 TILE = 84 * 2  # explain_grid's default scale
 GRID_W = 6 * TILE + 5 * visualize._GAP
 # Procedural backgrounds keep the video mode independent of which DMC-GB files are present.
 ENV_KW = dict(episode_length=24, background_source="procedural")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _data_env(tmp_path_factory):
-    """Offline data and a private video cache, as tests/envs/conftest.py sets them (restored after)."""
-    old = {k: os.environ.get(k) for k in ("SMG_FAST_DATA", "SMG_FAST_CACHE")}
-    os.environ["SMG_FAST_DATA"] = str(SHARED_DATA)
-    os.environ["SMG_FAST_CACHE"] = str(tmp_path_factory.mktemp("smg-fast-cache"))
-    yield
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 def _fast_orthogonal_(tensor, gain=1.0):

@@ -6,7 +6,6 @@ import http.server
 import io
 import json
 import pickle
-import shutil
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -20,10 +19,12 @@ from smg_fast.data import manifest
 from smg_fast.data.colors import UnsafePickleError, colors_from_legacy_pickle
 from smg_fast.cli.data import main
 from smg_fast.data.download import download, git_blob_id, git_blob_id_of_file
+from reference_files import needs_data
+from synthetic_data import colour_table
 
 
-def test_packaged_table_matches_reference_manifest(shared_data):
-    rows = manifest.rows_from_reference(shared_data / "MANIFEST.json")
+def test_packaged_table_matches_reference_manifest(reference_data):
+    rows = manifest.rows_from_reference(reference_data / "MANIFEST.json")
     table = [tuple(getattr(e, f) for f in manifest._manifest_table.FIELDS) for e in manifest.entries()]
     assert table == rows and len(table) == 152
     assert len(manifest.entries("dmcgb")) == 112 and len(manifest.entries("robot")) == 40
@@ -33,10 +34,17 @@ def test_packaged_table_matches_reference_manifest(shared_data):
                                  "ff9c0aa8d47685ed972414c67f1b7225e37ff85e/src/env/data/color_hard.pt")
 
 
-def test_git_blob_ids(shared_data):
+def test_git_blob_ids(tmp_path):
     assert git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object`
-    for local in ("dmcgb/video_easy/video0.mp4", "robot/reach.xml"):
-        assert git_blob_id_of_file(shared_data / local) == manifest.entry(local).git_blob
+    (tmp_path / "f").write_bytes(b"hello\n")
+    assert git_blob_id_of_file(tmp_path / "f") == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_upstream_files_have_their_manifest_blob_ids():
+    files = ("dmcgb/video_easy/video0.mp4", "robot/reach.xml")
+    data = needs_data(*files)
+    for local in files:
+        assert git_blob_id_of_file(data / local) == manifest.entry(local).git_blob
 
 
 def test_data_dir_resolution(monkeypatch, tmp_path):
@@ -73,26 +81,34 @@ def server(tmp_path):
     httpd.server_close()
 
 
+def _synthetic(local: str, data: bytes) -> tuple[manifest.ManifestEntry, bytes]:
+    """The manifest entry of ``local`` with the blob id and size of ``data``: the downloader's checks run
+    on made-up bytes exactly as on upstream's."""
+    return replace(manifest.entry(local), git_blob=git_blob_id(data), size=len(data)), data
+
+
 def _serve(root: Path, e: manifest.ManifestEntry, data: bytes) -> None:
     dest = root / e.repo / e.commit / e.path
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(data)
 
 
-def test_download_verifies_refuses_and_converts(server, shared_data, tmp_path):
+def test_download_verifies_refuses_and_converts(server, tmp_path):
     root, url = server
-    good = [manifest.entry("dmcgb/video_easy/video0.mp4"), manifest.entry("robot/reach.xml")]
-    for e in good:
-        _serve(root, e, (shared_data / e.local).read_bytes())
-    corrupt = manifest.entry("dmcgb/video_easy/video1.mp4")
-    data = bytearray((shared_data / corrupt.local).read_bytes())
+    files = [_synthetic("dmcgb/video_easy/video0.mp4", bytes(range(256)) * 8),
+             _synthetic("robot/reach.xml", b"<mujoco model='reach'/>\n")]
+    good = [e for e, _ in files]
+    for e, data in files:
+        _serve(root, e, data)
+    corrupt, data = _synthetic("dmcgb/video_easy/video1.mp4", bytes(range(255, -1, -1)) * 8)
+    data = bytearray(data)
     data[1000] ^= 0xFF  # same size, one flipped byte
     _serve(root, corrupt, bytes(data))
     absent = manifest.entry("dmcgb/video_easy/video3.mp4")  # not served: HTTP 404
-    # A colour table in upstream's format (legacy torch pickle of NumPy arrays), built from the shared JSON.
-    colors = json.loads((shared_data / "dmcgb" / "color_easy.json").read_text())
+    # A colour table in upstream's format (legacy torch pickle of NumPy arrays).
+    colors = colour_table(0)
     pt = _legacy_torch_pickle([{k: np.asarray(v) for k, v in d.items()} for d in colors])
-    color = replace(manifest.entry("dmcgb/color_easy.json"), git_blob=git_blob_id(pt), size=len(pt))
+    color, _ = _synthetic("dmcgb/color_easy.json", pt)
     _serve(root, color, pt)
 
     dest = tmp_path / "data"
@@ -116,14 +132,15 @@ def test_download_verifies_refuses_and_converts(server, shared_data, tmp_path):
     assert git_blob_id_of_file(dest / good[1].local) == good[1].git_blob
 
 
-def test_cli_main_with_packaged_manifest(server, shared_data, tmp_path, capsys):
+def test_cli_main_with_packaged_manifest(server, tmp_path, capsys):
     root, url = server
     e = manifest.entry("robot/shared.xml")
-    _serve(root, e, (shared_data / e.local).read_bytes())
+    upstream = needs_data(e.local)  # the packaged manifest's blob id: upstream's very bytes
+    _serve(root, e, (upstream / e.local).read_bytes())
     dest = tmp_path / "cli"
     argv = ["robot", "--dir", str(dest), "--base-url", url, "--only", "robot/shared.xml"]
     assert main(argv) == 0
-    assert (dest / e.local).read_bytes() == (shared_data / e.local).read_bytes()
+    assert (dest / e.local).read_bytes() == (upstream / e.local).read_bytes()
     assert "1 fetched" in capsys.readouterr().err
     assert main(["robot", "--dir", str(dest), "--base-url", url, "--only", "robot/shared_test1.xml"]) == 1
     with pytest.raises(SystemExit):
@@ -142,10 +159,9 @@ def test_restricted_unpickler_refuses_code():
         colors_from_legacy_pickle(pickle.dumps([1, 2, 3]))
 
 
-def test_force_keeps_the_verified_copy_when_the_mirror_serves_bad_bytes(server, shared_data, tmp_path):
+def test_force_keeps_the_verified_copy_when_the_mirror_serves_bad_bytes(server, tmp_path):
     root, url = server
-    e = manifest.entry("robot/reach.xml")
-    good = (shared_data / e.local).read_bytes()
+    e, good = _synthetic("robot/reach.xml", b"<mujoco model='reach'>\n  <worldbody/>\n</mujoco>\n")
     _serve(root, e, good)
     dest = tmp_path / "data"
     assert download(manifest=[e], data_dir=dest, base_url=url, out=io.StringIO()).fetched == [e.local]

@@ -100,7 +100,7 @@ def test_video_modes_replace_keyed_pixels(mode, video_envs):
         assert floor < 0.05
 
 
-def test_video_sequence_frames_and_resize(video_envs, shared_data):
+def test_video_sequence_frames_and_resize(video_envs, data_dir):
     """Videos in upstream's order (first episode: video1; absent files skipped); one frame per step;
     frames resized exactly as upstream (float/255, bilinear, x255, truncation)."""
     env = video_envs["video_easy"]
@@ -108,7 +108,7 @@ def test_video_sequence_frames_and_resize(video_envs, shared_data):
     names += [env.reset()[1]["video"] for _ in range(2)]
     assert [n.rsplit("/", 1)[1] for n in names] == ["video1.mp4", "video2.mp4", "video6.mp4"]
     env.reset(seed=5)
-    full = decode_video(shared_data / "dmcgb" / "video_easy" / "video1.mp4")
+    full = decode_video(data_dir / "dmcgb" / "video_easy" / "video1.mp4")
     for t in range(3):
         x = torch.from_numpy(full[t]).float().unsqueeze(0) / 255.0
         up = (F.interpolate(x, size=(84, 84), mode="bilinear", align_corners=False) * 255.0).byte()[0].numpy()
@@ -116,7 +116,7 @@ def test_video_sequence_frames_and_resize(video_envs, shared_data):
         env.step(np.zeros(6))
 
 
-def test_missing_video_easy_files_warn(shared_data):
+def test_missing_video_easy_files_warn():
     with pytest.warns(UserWarning, match=r"video3\.mp4.*smg-fast data download dmcgb"):
         envs.make(TASK, "video_easy", seed=0, episode_length=EPISODE).close()
 

@@ -1,6 +1,8 @@
 """SMG's xArm tasks (reach, peg-in-box) on the current mujoco: scenes, API, reward, success, dynamics.
 
-Runs offline against ``../shared/data/robot`` (see ``conftest.py``).
+The API, reward and episode tests run on any scenes that compile (``robot_scenes``: upstream's, or the synthetic
+stand-ins of a clone without the reference data); what pins upstream's looks or dynamics needs upstream's
+files (``robot_data``).
 """
 from __future__ import annotations
 
@@ -28,14 +30,14 @@ SCENES = {
 
 
 @pytest.fixture(scope="module")
-def reach():
+def reach(robot_scenes):
     env = make_robot("robot-reach", seed=0)
     yield env
     env.close()
 
 
 @pytest.fixture(scope="module")
-def peg():
+def peg(robot_scenes):
     env = make_robot("robot-peg-in-box", seed=0)
     yield env
     env.close()
@@ -49,9 +51,9 @@ def test_malformed_literal_rewrite():
     assert text == '<t rgb1="0.1 0.5 0.8" rgb2="1. 1 1." a="-.5" name="v0.8."/>0.8.'
 
 
-def test_test4_needs_the_rewrite_and_loads_with_it(shared_data):
+def test_test4_needs_the_rewrite_and_loads_with_it(robot_data):
     with pytest.raises(ValueError, match="rgb1"):  # current MuJoCo rejects the file as it is on disk
-        mujoco.MjModel.from_xml_path(str(shared_data / "robot" / "reach_test4.xml"))
+        mujoco.MjModel.from_xml_path(str(robot_data / "robot" / "reach_test4.xml"))
     for task in TASKS:
         for mode in ROBOT_MODES:
             scene = load_scene(task, mode)
@@ -60,8 +62,8 @@ def test_test4_needs_the_rewrite_and_loads_with_it(shared_data):
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_every_scene_loads_renders_and_differs(task, shared_data):
-    listing = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in (shared_data / "robot").rglob("*"))
+def test_every_scene_loads_renders_and_differs(task, robot_data):
+    listing = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in (robot_data / "robot").rglob("*"))
     frames = {}
     for mode in ROBOT_MODES:
         env = make_robot(task, mode, seed=0)
@@ -84,10 +86,10 @@ def test_every_scene_loads_renders_and_differs(task, shared_data):
         assert np.abs(frames[mode] - frames["train"]).mean() > 10, mode
     # Nothing was written into the data directory.
     assert listing == sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                             for p in (shared_data / "robot").rglob("*"))
+                             for p in (robot_data / "robot").rglob("*"))
 
 
-def test_render_is_upright(reach):
+def test_render_is_upright(robot_data, reach):
     """The red target lies on the table, in front of the camera: the lower part of an upright image."""
     obs, _ = reach.reset(seed=0)
     frame = obs[-3:].astype(int)
@@ -130,7 +132,7 @@ def test_spaces_episode_and_errors(reach, peg):
         make_robot("robot-reach", action_repeat=2)
 
 
-def test_truncation_after_episode_length():
+def test_truncation_after_episode_length(robot_scenes):
     env = make_robot("robot-reach", "test1", seed=0, episode_length=3, action_space="xyz", frame_stack=2,
                      image_size=64)
     obs, _ = env.reset()
@@ -185,7 +187,7 @@ def test_reset_options_draw_from_the_given_stream(reach):
 
 # -- physics, reward, success -----------------------------------------------------------------------------
 
-def test_welds_and_gripper_after_reset(peg):
+def test_welds_and_gripper_after_reset(robot_data, peg):
     m, d = peg.physics.model.ptr, peg.physics.data.ptr
     welds = np.flatnonzero(m.eq_type == mujoco.mjtEq.mjEQ_WELD)
     assert len(welds) == 2  # mocap-link7 and right_hand-B1 (the peg)
@@ -288,7 +290,7 @@ def _reachable_seeds(env, n, y_range):
             return seeds
 
 
-def test_scripted_policy_solves_reach(reach):
+def test_scripted_policy_solves_reach(robot_data, reach):
     for seed in _reachable_seeds(reach, 2, (0.12, 0.48)):
         rewards, info = _scripted(reach, seed)
         assert info["is_success"] and info["success"], seed
@@ -296,7 +298,7 @@ def test_scripted_policy_solves_reach(reach):
         assert sum(rewards) > 20  # upstream's best returns are below 50; the paper's SMG about 30
 
 
-def test_scripted_policy_solves_peg_in_box(peg):
+def test_scripted_policy_solves_peg_in_box(robot_data, peg):
     for seed in _reachable_seeds(peg, 2, (0.15, 0.46)):
         rewards, info = _scripted(peg, seed)
         assert info["is_success"] and info["success"], seed
@@ -319,7 +321,7 @@ PEG_AFTER_50_STEPS = {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_peg_in_box_follows_upstreams_arithmetic(peg, seed):
+def test_peg_in_box_follows_upstreams_arithmetic(robot_data, peg, seed):
     peg.reset(seed=seed)
     rng = np.random.default_rng(seed)  # the gripper draws of this seed, in upstream's order
     x, y, z = rng.uniform(-0.05, 0.1), rng.uniform(-0.1, 0.1), rng.uniform(-0.05, 0.05)
@@ -339,7 +341,7 @@ def test_peg_in_box_follows_upstreams_arithmetic(peg, seed):
 
 # -- VectorEnv --------------------------------------------------------------------------------------------
 
-def test_vector_env_runs_a_robot_task():
+def test_vector_env_runs_a_robot_task(robot_scenes):
     single = make_robot("robot-peg-in-box", "test2", seed=3)
     first, _ = single.reset()
     single.close()
