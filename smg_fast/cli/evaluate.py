@@ -21,6 +21,8 @@ def add_parser(sub) -> None:
     e.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="the evaluation's distracting_cs intensity: --set distracting_cs_intensity=X (default: the "
                         "run's)")
+    e.add_argument("--previous-checkpoint", action="store_true",
+                   help="load each run's checkpoint before the last (when the last is damaged)")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.set_defaults(func=run)
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     machine.check_data(tasks[0], modes, intensity)
     per_seed = {}
     for run in args.run:
-        cfg, agent = load_agent(run, device=args.device)
+        cfg, agent = load_agent(run, device=args.device, previous=args.previous_checkpoint)
         cfg.distracting_cs_intensity = intensity
         evaluator = Evaluator(cfg, modes, args.envs)
         name = f"seed {cfg.seed}" if f"seed {cfg.seed}" not in per_seed else f"{Path(run).name} (seed {cfg.seed})"
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     cfgs[0].distracting_cs_intensity = intensity
     refs = references_or_note(cfgs[0], not args.no_progress)
     md, rows = references.comparison_table(per_seed, [mode_label(m, intensity) for m in modes], refs, cfgs[0])
+    print(md, flush=True)  # before the files: a failed write never loses the table
     paths = references.write_comparison(md, rows, out)
-    print(md)
     print(f"written: {paths[0]}, {paths[1]}")
     return 0

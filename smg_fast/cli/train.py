@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = resume_config(args, overrides, given) if args.resume else fresh_config(args, overrides, given)
     check_machine(cfg, fresh=not args.resume, given=given)
 
-    from smg_fast.run.trainer import TrainingStopped, train
+    from smg_fast.run.trainer import TrainingStopped, say, train
 
     run_dir = Path(cfg.run_dir)
     created = not run_dir.exists()
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = train(cfg, resume=bool(args.resume), progress=not args.no_progress,
                         previous_checkpoint=args.previous_checkpoint)
     except TrainingStopped as e:
-        print(e, file=sys.stderr)
+        say(f"{e}\n")  # after SIGHUP the terminal may be gone: the exit status still says what happened
         return 128 + e.signum
     except BaseException:
         if created:
@@ -137,7 +137,7 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     """The saved config of ``--resume RUN``. Flags that would change the run are errors unless they repeat
     the saved value; ``--steps N`` extends the run's budget (not below its checkpoint); ``--device`` may move
     it and ``--compile`` (or ``--set compile=…``) switch how its update runs."""
-    from smg_fast.run.checkpoint import read_config, read_manifest
+    from smg_fast.run.checkpoint import checkpoint_step, read_config
     from smg_fast.run.directory import check_resumable
 
     run_dir = Path(args.resume)
@@ -168,9 +168,7 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     if overrides.get("compile") is not None:
         saved.agent.compile = overrides["compile"]
     if overrides.get("train_steps") is not None:
-        manifest = read_manifest(run_dir) or {}
-        entry = (manifest.get("previous") or {}) if args.previous_checkpoint else manifest
-        at = entry.get("step", 0)
+        at = checkpoint_step(run_dir, previous=args.previous_checkpoint) or 0
         if overrides["train_steps"] < at:
             raise UsageError(f"--steps {overrides['train_steps']}: the run's checkpoint is at step {at}; "
                              f"give --steps {at} or more to extend it (or leave --steps out)")
