@@ -98,9 +98,9 @@ def small_tmpfs(path: Path, size: str):
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
-def fill_disk(folder: Path) -> Path:
-    """Write a file into ``folder`` until its disk has not one byte left; returns the file (delete it to free the
-    space again)."""
+def fill_disk(folder: Path, leave: int = 0) -> Path:
+    """Write a file into ``folder`` until its disk has not one byte left, then give back ``leave`` bytes (a write
+    then fails part-way); returns the file (delete it to free the space again)."""
     filler = Path(folder) / "filler"
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
@@ -111,6 +111,8 @@ def fill_disk(folder: Path) -> Path:
                 except OSError as e:
                     assert e.errno == errno.ENOSPC, e
                     break
+        if leave:
+            os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))
     finally:
         os.close(fd)
     return filler

@@ -304,9 +304,10 @@ def test_a_huge_learning_rate_stops_before_the_environment_with_the_state_saved(
 
 def test_a_full_disk_inside_the_serializer_is_one_line_and_the_run_resumes(tmp_path, monkeypatch, capsys):
     """The disk fills up while the step-20 checkpoint is written (after its state file, before its replay
-    segment: torch's serializer meets ENOSPC); once space is freed the run resumes and finishes with the
-    transitions of a run that never stopped."""
-    monkeypatch.setattr(trainer_module, "train", synthetic_train())
+    segment: torch's serializer meets ENOSPC in the middle of the segment's frames, 84×84 here so that they
+    bypass the file's buffer, and reports it as "unexpected pos"); once space is freed the run resumes and
+    finishes with the transitions of a run that never stopped."""
+    monkeypatch.setattr(trainer_module, "train", synthetic_train(image_size=84))
     code, err, _ = smg("train", *SYNTH_FLAGS, "--run-dir", str(tmp_path / "ref"), capsys=capsys)
     assert code == 0, err
     with small_tmpfs(tmp_path / "disk", "4m") as disk:
@@ -318,7 +319,7 @@ def test_a_full_disk_inside_the_serializer_is_one_line_and_the_run_resumes(tmp_p
             if name == "state":
                 seen["n"] += 1
                 if seen["n"] == 2:
-                    filler.append(fill_disk(disk))
+                    filler.append(fill_disk(disk, leave=100_000))  # room for part of the segment's frames
 
         monkeypatch.setattr(ckpt, "_after_phase", after)
         fails(1, "could not write the checkpoint at step 20", "the disk is full", "replay-",
