@@ -150,6 +150,12 @@ _TRUE, _FALSE = ("true", "1"), ("false", "0")
 _OPTIONAL_TYPES = {"distracting_cs_intensity": float}
 
 
+def _shown(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "empty"
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
+
+
 def parse_setting(algo: str, key: str, text: str):
     """The value of setting ``key`` from its command-line text, typed after its default: booleans take
     true/false/1/0 only, tuples a comma-separated list, optional integers (``burst_updates``) an integer
@@ -163,6 +169,8 @@ def parse_setting(algo: str, key: str, text: str):
         raise ValueError(f"unknown setting {key!r} for algo {algo!r}: {hint}(expected KEY=VALUE with KEY one of "
                          f"{', '.join(sorted(defaults))})")
     default, text = defaults[key], text.strip()
+    if not text:  # never the default in disguise: an empty value is a mistake (an unset variable, a stray =)
+        raise ValueError(f"{key} has an empty value: give one (its default is {_shown(default)})")
     if isinstance(default, bool):
         if text.lower() not in _TRUE + _FALSE:
             raise ValueError(f"{key} takes true/false (or 1/0), got {text!r}")

@@ -118,9 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     """
     from smg_fast.data import davis, places365
 
+    from smg_fast.cli.common import check_no_empty
+    from smg_fast.errors import UsageError as EmptyValue
+
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = parser.prog
+    try:
+        check_no_empty(list(argv or []))  # e.g. --dir "": the data would land in the current folder
+    except EmptyValue as err:
+        return _fail(prog, f"{err} (see --help)", 2)
 
     def refuse(names, groups) -> None:
         given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) not in (None, False)]

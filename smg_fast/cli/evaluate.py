@@ -40,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     tasks = sorted({c.task for c in cfgs})
     if len(tasks) > 1:
         raise UsageError(f"--run: the runs are of different tasks ({', '.join(tasks)}); evaluate one task at a time")
+    from smg_fast.experiments.results import mixing_problem
+
+    problem = mixing_problem([(run, c.to_dict()) for run, c in zip(args.run, cfgs)])  # one row: one configuration
+    if problem:
+        raise UsageError(problem)
     modes = check_modes_text(args.modes, tasks[0], "--modes")
     intensity = eval_settings(args.set, cfgs[0].algo).get("distracting_cs_intensity", cfgs[0].distracting_cs_intensity)
     needs_intensity(modes, intensity)
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         cfg, agent = load_agent(run, device=args.device, previous=args.previous_checkpoint)
         cfg.distracting_cs_intensity = intensity
         evaluator = Evaluator(cfg, modes, args.envs)
-        name = f"seed {cfg.seed}" if f"seed {cfg.seed}" not in per_seed else f"{Path(run).name} (seed {cfg.seed})"
+        name = f"seed {cfg.seed}"  # distinct: mixing_problem refused a seed given twice
         try:
             per_seed[name] = evaluator.evaluate(
                 agent, args.episodes, bar=not args.no_progress,

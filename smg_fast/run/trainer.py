@@ -132,6 +132,29 @@ def catch_stop_signals(stop: list[int]):
     return restore
 
 
+# What may differ between config.json and the checkpoint's own copy: where the run goes on, how the same
+# update executes, and the budget (--steps extends a run).
+MAY_CHANGE_ON_RESUME = frozenset({"device", "compile", "train_steps", "run_dir"})
+
+
+def same_run(cfg: RunConfig, state: dict, run_dir: Path) -> None:
+    """CheckpointError when ``cfg`` (config.json, with the flags of --resume) is not the config the checkpoint
+    was written with, beyond what may change on resume: an edited method, task or shape would load the
+    checkpoint into another agent (or fail inside it)."""
+    saved = state.get("config")
+    if not isinstance(saved, dict):
+        return  # an early checkpoint format without its config
+    now = cfg.to_dict()
+    differ = [k for k in now if k in saved and k not in MAY_CHANGE_ON_RESUME and saved[k] != now[k]
+              and not (isinstance(saved[k], (list, tuple)) and list(saved[k]) == list(now[k] or []))]
+    if differ:
+        shown = "; ".join(f"{k}: config.json says {now[k]!r}, the checkpoint {saved[k]!r}" for k in differ[:4])
+        more = f" (and {len(differ) - 4} more)" if len(differ) > 4 else ""
+        raise ckpt.CheckpointError(
+            f"--resume {run_dir}: config.json no longer matches the checkpoint ({shown}{more}): restore config.json "
+            "(the checkpoint's settings are the run's), or start a new run in another --run-dir")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -231,6 +254,7 @@ class Trainer:
         state = entry = None
         if resume:  # read (and verify) the checkpoint before starting anything
             state, entry = ckpt.load_state(self.run_dir, map_location=cfg.device, previous=previous_checkpoint)
+            same_run(cfg, state, self.run_dir)
             if entry.get("recovered"):
                 say(f"{entry['recovered']}: {ckpt.MANIFEST} is written again from it\n")
                 ckpt.restore_manifest(self.run_dir, entry)
@@ -241,6 +265,11 @@ class Trainer:
         self.env = env
         self.obs_shape = tuple(self.env.observation_space.shape)
         self.action_dim = int(self.env.action_space.shape[0])
+        if state is not None and (tuple(state["obs_shape"]), int(state["action_dim"])) != (self.obs_shape, self.action_dim):
+            raise ckpt.CheckpointError(
+                f"--resume {self.run_dir}: the checkpoint was written for observations {tuple(state['obs_shape'])} "
+                f"and {state['action_dim']} action(s), the environment now gives {self.obs_shape} and "
+                f"{self.action_dim}: it cannot continue that run")
         h, w = self.obs_shape[1:]
         # A run extended with --resume --steps keeps the replay it was started with.
         capacity = state["replay"]["capacity"] if state else min(cfg.replay_capacity, cfg.train_steps + 1)
