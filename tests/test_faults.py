@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import torch
 
 from smg_fast.run import checkpoint as ckpt
 from smg_fast.run import trainer as trainer_module
-from run_helpers import (SYNTH_FLAGS, assert_same_replay, fails, fill_disk, manifest, small_tmpfs, smg,
+from run_helpers import (SYNTH_FLAGS, assert_same_replay, fails, fill_disk, small_tmpfs, smg,
                          synthetic_train)
 from synthetic import NullEvaluator, SamplingAgent
 
@@ -437,3 +436,35 @@ def test_a_closed_terminal_stops_the_run_with_a_checkpoint_like_sigterm(tmp_path
                        "--no-pictures", capsys=capsys)
     assert code == 0, err
     assert ckpt.load_checkpoint(run_dir)["step"] == state["step"] + 10
+
+
+def test_sighup_from_a_terminal_that_is_gone_still_saves_and_exits_129(tmp_path, capsys, monkeypatch):
+    """The run's stdout and stderr are a terminal (a pty) that is closed before SIGHUP arrives, as when an ssh
+    session drops: every write to it fails with EIO. The message cannot be shown, but the checkpoint is written
+    and the exit status says what happened."""
+    import pty
+
+    run_dir = tmp_path / "r"
+    master, slave = pty.openpty()
+    os.set_blocking(master, False)
+    code = HUP.format(tests=str(TESTS), run_dir=str(run_dir))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    os.close(slave)
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoint.json").is_file() and time.time() < deadline and proc.poll() is None:
+        try:
+            os.read(master, 65536)  # keep the terminal's buffer from filling
+        except OSError:
+            pass
+        time.sleep(0.05)
+    os.close(master)  # the terminal is gone
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=300) == 128 + signal.SIGHUP
+    state = ckpt.load_checkpoint(run_dir)
+    assert 10 <= state["step"] < 400 and state["replay"]["transitions_added"] == state["step"]
+    monkeypatch.setattr(trainer_module, "train", synthetic_train())
+    code, err, _ = smg("train", "--resume", str(run_dir), "--steps", str(state["step"] + 10), "--no-progress",
+                       "--no-pictures", capsys=capsys)
+    assert code == 0, err

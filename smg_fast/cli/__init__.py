@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     lead_debug = argv[:1] == ["--debug"]
     if argv[lead_debug:lead_debug + 2] == ["data", "download"]:  # its own parser, --help and --debug included
         sys.exit(data.main(argv[lead_debug + 2:] + (["--debug"] if lead_debug else [])))
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     prog = f"smg-fast {args.command}"
     try:
         from smg_fast.cli.common import check_no_empty
