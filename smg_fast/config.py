@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from smg_fast.agent import METHODS, method
 from smg_fast.agent.config import SACConfig, trunk_features
 from smg_fast.errors import SettingError
-from smg_fast.rules import (FREQ, Choice, Elsewhere, OneOf, Pattern, Range, Setting, check_value, setting,
+from smg_fast.rules import (FREQ, Choice, Elsewhere, OneOf, Pattern, Range, Setting, UpdateRate, check_value, setting,
                             settings_of)
 from smg_fast.tasks import (DISTRACTING_CS, DISTRACTING_CS_INTENSITIES, DMC_MODES, check_modes, is_robot_task,
                             task_spec)
@@ -61,7 +61,7 @@ class RunConfig:
     init_steps: int = setting(1000, STEPS, "uniform random steps before the first update")
     burst_updates: int | None = setting(None, Range(lo=0, hi=10**7, integer=True, optional=True),
                                         "updates at step init_steps (none: init_steps, as upstream)")
-    updates_per_step: float = setting(1.0, Range(lo=0, hi=64, lo_open=True),
+    updates_per_step: float = setting(1.0, UpdateRate(),
                                       "updates per agent step after the burst (below 1: one every 1/x steps)")
     # evaluation and checkpoints
     eval_freq: int = setting(10_000, FREQ, "agent steps between evaluations", flag="--eval-freq")
@@ -240,6 +240,12 @@ def setting_defaults(algo: str) -> dict:
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
 
 
+def _shown(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "empty"
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
+
+
 def parse_setting(algo: str, key: str, text: str):
     """The value of setting ``key`` from its command-line text, typed after its default: booleans take
     true/false/1/0 only, tuples a comma-separated list, optional settings (``burst_updates``) a value of their
@@ -254,6 +260,8 @@ def parse_setting(algo: str, key: str, text: str):
         raise ValueError(f"unknown setting {key!r} for algo {algo!r}: {hint}(expected KEY=VALUE with KEY one of "
                          f"{', '.join(sorted(defaults))})")
     default, text = defaults[key], text.strip()
+    if not text:  # never the default in disguise: an empty value is a mistake (an unset variable, a stray =)
+        raise ValueError(f"{key} has an empty value: give one (its default is {_shown(default)})")
     if isinstance(default, bool):
         if text.lower() not in _TRUE + _FALSE:
             raise ValueError(f"{key} takes true/false (or 1/0), got {text!r}")

@@ -65,15 +65,25 @@ def rendering_report() -> list[tuple[str, str]]:
 
 
 def data_report() -> list[tuple[str, str]]:
+    """What the data directory holds, each DMC-GB file checked against the manifest (its content, not its
+    name: a truncated video or a damaged colour table shows as DAMAGED)."""
     from smg_fast.data import resolve_data_dir
+    from smg_fast.data.verify import check_files, mode_entries
 
     root = resolve_data_dir()
     rows = [("data directory", str(root))]
-    colours = [n for n in ("color_easy.json", "color_hard.json") if (root / "dmcgb" / n).is_file()]
-    rows.append(("DMC-GB colours", f"{len(colours)}/2" + ("" if len(colours) == 2 else " (smg-fast data download dmcgb)")))
-    for mode, total in (("video_easy", 10), ("video_hard", 100)):
-        n = len(list((root / "dmcgb" / mode).glob("video*.mp4"))) if (root / "dmcgb" / mode).is_dir() else 0
-        rows.append((f"DMC-GB {mode}", f"{n}/{total} videos" + ("" if n else " (smg-fast data download dmcgb)")))
+    for label, modes, unit in (("DMC-GB colours", ("color_easy", "color_hard"), ""),
+                               ("DMC-GB video_easy", ("video_easy",), " videos"),
+                               ("DMC-GB video_hard", ("video_hard",), " videos")):
+        found = check_files([e for m in modes for e in mode_entries(m)])
+        good = [f for f in found if f.ok]
+        damaged = [f for f in found if not f.ok and f.problem != "missing"]
+        text = f"{len(good)}/{len(found)}{unit} verified"
+        if damaged:
+            text += f"; DAMAGED: {', '.join(f.path.name for f in damaged)} (smg-fast data download dmcgb --force)"
+        elif not good:
+            text += " (smg-fast data download dmcgb)"
+        rows.append((label, text))
     robot = (root / "robot" / "reach.xml").is_file()
     rows.append(("robot scenes", "present" if robot else "missing (smg-fast data download robot)"))
     places = (root / "places365").is_dir()
@@ -174,8 +184,12 @@ def main(device: str = "cpu", repeats: int = 3, out=sys.stdout) -> int:
         print(f"  {r['op']:42s} {'pass' if r['ok'] else 'FAIL':6s} {r['error']:10.2e} {r['fused_ms']:9.2f} "
               f"{r['reference_ms']:9.2f}" + (f"  {r['failure']}" if "failure" in r else ""), file=out)
     failed = [r["op"] for r in results if not r["ok"]]
+    damaged = [v for k, v in sections[2][1] if "DAMAGED" in v]
     if failed:
         print(f"\n{len(failed)} op(s) FAILED on {dev}: train there with --set fused_ops=false", file=out)
-        return 1
-    print(f"\nall {len(results)} fused ops pass on {dev}", file=out)
-    return 0
+    else:
+        print(f"\nall {len(results)} fused ops pass on {dev}", file=out)
+    if damaged:
+        print("damaged data files (listed above): `smg-fast data verify` names them all; `smg-fast data download "
+              "dmcgb --force` replaces them with verified copies", file=out)
+    return 1 if failed or damaged else 0

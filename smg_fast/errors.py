@@ -5,7 +5,10 @@ line turns them into one line on stderr and an exit status.
   can say which flag it came from;
 * :class:`UsageError` (a ValueError): a command-line value that cannot work (exit status 2);
 * :class:`NotAvailableError` (a RuntimeError): something this machine lacks: a GPU, data, a folder, memory
-  (exit status 1).
+  (exit status 1);
+* :class:`DataError` (a RuntimeError): a data file that is there but damaged (exit status 1);
+* :class:`RunError` (a RuntimeError): a run stopped for a reason found while it ran (a NaN loss, a failed
+  evaluation, a log that cannot be written), with its state saved (exit status 1).
 """
 from __future__ import annotations
 
@@ -24,6 +27,14 @@ class UsageError(ValueError):
 
 class NotAvailableError(RuntimeError):
     """Something the command asks for that this machine does not have (a GPU, data, a folder, memory)."""
+
+
+class DataError(RuntimeError):
+    """A data file that is present but damaged; the message names it and the command that repairs it."""
+
+
+class RunError(RuntimeError):
+    """A run stopped for a reason found while it ran; the message says what was saved and how to go on."""
 
 
 def show_value(value) -> str:

@@ -82,8 +82,9 @@ def check_overlay_source(source: str, flag: str = "--overlay-source", typed: str
 def check_data(task: str, modes, distracting_cs_intensity=None) -> None:
     """NotAvailableError (naming the download command) when a file that ``task``'s environments in ``modes``
     need is not in the data directory: DMC-GB colour tables and videos, the robot scenes, the DAVIS videos
-    of ``distracting_cs`` at ``distracting_cs_intensity`` (UsageError when it is not given). Reads only
-    small files."""
+    of ``distracting_cs`` at ``distracting_cs_intensity`` (UsageError when it is not given); DataError (naming
+    the file and the repair command) when a DMC-GB file there differs from the manifest's (git blob ids, cached
+    by size and modification time so that a start stays fast)."""
     from smg_fast.tasks import is_robot_task
 
     try:
@@ -93,6 +94,9 @@ def check_data(task: str, modes, distracting_cs_intensity=None) -> None:
             for mode in {"train", *modes}:
                 load_scene(task, mode)
             return
+        from smg_fast.data.verify import check_modes
+
+        check_modes(modes)  # content, against the manifest: a damaged file fails here, by name
         for mode in modes:
             if mode.startswith("color"):
                 from smg_fast.data.colors import load_colors
@@ -116,7 +120,8 @@ def check_data(task: str, modes, distracting_cs_intensity=None) -> None:
 
 def check_memory(cfg, action_dim: int = 64) -> None:
     """NotAvailableError when the run's replay buffer cannot fit in the memory of its device (the check the
-    buffer makes itself, done before any environment starts; ``action_dim`` is a bound until the env says)."""
+    buffer makes itself, done before any environment starts; ``action_dim`` is a bound until the env says), or
+    its frames (``replay_storage=mmap``) on the disk of the run directory."""
     import torch
 
     from smg_fast.replay import ReplayBuffer, available_memory
@@ -126,12 +131,31 @@ def check_memory(cfg, action_dim: int = 64) -> None:
     need = ReplayBuffer.nbytes(capacity, frame, action_dim)
     if cfg.replay_storage == "mmap":
         need -= capacity * 3 * cfg.image_size ** 2
+        if cfg.run_dir:
+            _check_disk(cfg, capacity * 3 * cfg.image_size ** 2)
     free = available_memory(torch.device(cfg.device))
     if need > 0.9 * free:
         raise NotAvailableError(
             f"the replay buffer of {capacity:,} transitions needs {need / 2**30:.1f} GiB on {cfg.device}, but only "
             f"{free / 2**30:.1f} GiB is available: lower --steps or --replay-capacity, or use --set "
             "replay_storage=mmap (frames in a file in the run directory)")
+
+
+def _check_disk(cfg, nbytes: int) -> None:
+    """NotAvailableError when the disk of the run directory cannot hold the mmap replay's ``nbytes`` (it is
+    allocated in full when the run starts, so that a disk that fills later cannot kill the run)."""
+    import shutil
+    from pathlib import Path
+
+    where = Path(cfg.run_dir).absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if nbytes > free:
+        raise NotAvailableError(
+            f"replay_storage=mmap: the replay's frames need {nbytes / 2**30:.2f} GiB in {cfg.run_dir}, but its disk "
+            f"has {free / 2**30:.2f} GiB free: free space, choose another --run-dir, lower --replay-capacity, or "
+            "keep the replay in memory (--set replay_storage=memory)")
 
 
 def check_writable_file(path, flag: str) -> None:

@@ -12,6 +12,9 @@ obs and next_obs get independent shifts (``sample_drq``).
 """
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import torch
 
@@ -33,6 +36,36 @@ def available_memory(device: torch.device) -> int:
 
 
 STORAGES = ("memory", "mmap")
+
+
+def reserve_file(path: str, nbytes: int) -> None:
+    """Create ``path`` with ``nbytes`` allocated on its disk. A memory-mapped file that is merely sized (sparse)
+    gets its blocks when a page is first written, and a full disk then kills the process with SIGBUS in the
+    middle of a run; allocated up front, a full disk is an error here, before anything starts."""
+    import errno
+
+    from smg_fast.errors import NotAvailableError
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as e:
+        raise NotAvailableError(f"replay_storage=mmap: cannot create {path}: {e.strerror or e}") from None
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as e:
+        os.close(fd)
+        fd = None
+        os.unlink(path)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+            raise NotAvailableError(
+                f"replay_storage=mmap: {path} needs {nbytes / 2**30:.2f} GiB on its disk, which has "
+                f"{free / 2**30:.2f} GiB free: free space, lower --replay-capacity, or keep the replay in memory "
+                "(--set replay_storage=memory)") from None
+        raise NotAvailableError(f"replay_storage=mmap: cannot allocate {path}: {e.strerror or e}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 class ReplayBuffer:
@@ -77,7 +110,8 @@ class ReplayBuffer:
             )
         c, dev = self.capacity, self.device
         if storage == "mmap":
-            mapped = np.memmap(path, dtype=np.uint8, mode="w+", shape=(c, *frame_shape))
+            reserve_file(path, frame_bytes)
+            mapped = np.memmap(path, dtype=np.uint8, mode="r+", shape=(c, *frame_shape))
             self.frames = torch.from_numpy(mapped)  # shares the mapping: writes go to the file
         else:
             self.frames = torch.empty((c, *frame_shape), dtype=torch.uint8, device=dev)

@@ -106,6 +106,28 @@ class Choice:
         return "one of " + ", ".join(_num(x) for x in self.values) + (f" ({self.why})" if self.why else "")
 
 
+@dataclass(frozen=True)
+class UpdateRate:
+    """Updates per agent step: a whole number up to 64, or 1/k for a whole k (one update every k-th step).
+    The loop runs whole updates, so any other fraction (0.7, 2.5) would be rounded without a word."""
+
+    hi: int = 64
+
+    def ok(self, v) -> bool:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            return False
+        v = float(v)
+        if not (math.isfinite(v) and 0 < v <= self.hi):
+            return False
+        whole = v if v >= 1 else 1 / v
+        return abs(whole - round(whole)) <= 1e-5 * whole  # 0.333333 is 1/3
+
+    def describe(self) -> str:
+        return (f"a number in (0, {self.hi}] that is whole (updates per step) or 1/k for a whole k (0.5, 0.25, "
+                "0.2, ...: one update every k-th step); the loop runs whole updates, so other fractions cannot "
+                "be honoured")
+
+
 class Flag:
     def ok(self, v) -> bool:
         return isinstance(v, bool)

@@ -101,7 +101,14 @@ def parse_modes(text: str, task: str) -> tuple[str, ...]:
 
 
 def check_modes(modes, task: str) -> None:
+    """ValueError for an empty list, a mode given twice (it would be evaluated twice and its second value
+    reported) or a mode ``task`` does not have."""
     allowed = named_modes_of(task)
+    if not modes:
+        raise ValueError(f"no evaluation mode given: use 'all' or a comma-separated list of {', '.join(allowed)}")
+    twice = sorted({m for m in modes if list(modes).count(m) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(twice)} {'is' if len(twice) == 1 else 'are'} given twice: list each mode once")
     bad = [m for m in modes if m not in allowed]
     if DISTRACTING_CS in bad and not is_robot_task(task):
         raise ValueError(f"{DISTRACTING_CS} is defined for the domains {', '.join(DISTRACTING_CS_DOMAINS)} only "

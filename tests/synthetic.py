@@ -108,14 +108,16 @@ class NullEvaluator:
 
 
 def synthetic_trainer(cfg, *, image_size: int = 84, action_dim: int = 6, episode_steps: int = 250,
-                      batch_size: int = 64, resume: bool = False, update_hook=None):
+                      batch_size: int = 64, resume: bool = False, update_hook=None, previous_checkpoint: bool = False,
+                      evaluator=None, agent=None):
     """A :class:`~smg_fast.run.trainer.Trainer` for ``cfg`` over the stand-ins above."""
     from smg_fast.run.trainer import Trainer
 
     env = SyntheticEnv(image_size, cfg.frame_stack, action_dim, episode_steps, cfg.seed)
-    agent = SamplingAgent(action_dim, batch_size, update_hook=update_hook)
+    agent = agent or SamplingAgent(action_dim, batch_size, update_hook=update_hook)
     torch.manual_seed(cfg.seed)
-    return Trainer(cfg, resume=resume, progress=False, env=env, agent=agent, evaluator=NullEvaluator())
+    return Trainer(cfg, resume=resume, progress=False, previous_checkpoint=previous_checkpoint, env=env, agent=agent,
+                   evaluator=evaluator or NullEvaluator())
 
 
 # ---- the loop-overhead soak ---------------------------------------------------------------------------

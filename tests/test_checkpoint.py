@@ -58,6 +58,7 @@ def test_segments_hold_only_what_was_added_and_old_ones_are_pruned(tmp_path):
     on_disk = sorted(p.name for p in (tmp_path / "r" / "checkpoint").iterdir())
     named = {Path(s["file"]).name for e in (m, m["previous"]) for s in e["segments"]}
     named |= {Path(m["state"]["file"]).name, Path(m["previous"]["state"]["file"]).name}
+    named |= {f"manifest-{e['step']:010d}.json" for e in (m, m["previous"])}  # the copies for recovery
     assert set(on_disk) == named
     # Each segment holds the frames between two checkpoints (20 steps + 2 resets): equal sizes.
     sizes = [s["bytes"] for s in m["segments"]]

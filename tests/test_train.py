@@ -196,3 +196,15 @@ def test_robot_task_trains_and_evaluates_on_its_test_scenes_through_the_cli(tmp_
     ev = cli("--run", str(run), "--modes", "train,test5", "--episodes", "1", "--envs", "1", command="eval")
     assert ev.returncode == 0, ev.stderr[-3000:]
     assert "test5" in ev.stdout and (run / "eval_table.md").exists() and (run / "eval_table.csv").exists()
+
+
+def test_eval_out_into_a_folder_that_does_not_exist_yet_writes_the_table_there(full_run, tmp_path):
+    """The folder of --out is made when the table is written (the check up front found where it can be made);
+    the table is printed before it is written, so it is never lost."""
+    run, _ = full_run
+    out = tmp_path / "new" / "folder" / "table"
+    ev = cli("--run", str(run), "--modes", "train", "--episodes", "1", "--envs", "1", "--no-progress", "--out",
+             str(out), command="eval")
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    assert "| train |" in ev.stdout and f"written: {out}.md, {out}.csv" in ev.stdout
+    assert (tmp_path / "new" / "folder" / "table.md").read_text().startswith("| mode")

@@ -39,16 +39,14 @@ def exit_status(e: BaseException) -> int | None:
     """The exit status of an error the user can act on (2: a value that cannot work, 1: something missing or
     failing at run time), or None for an unexpected one (a bug: its traceback is shown)."""
     from smg_fast.envs.rendering import RenderingUnavailableError
-    from smg_fast.errors import NotAvailableError, SettingError, UsageError
+    from smg_fast.errors import DataError, NotAvailableError, RunError, SettingError, UsageError
     from smg_fast.run.checkpoint import CheckpointError
     from smg_fast.run.directory import RunDirError
 
     if isinstance(e, (UsageError, SettingError)):
         return 2
-    if isinstance(e, (RunDirError, CheckpointError, NotAvailableError, RenderingUnavailableError, MemoryError,
-                      OSError)):  # OSError: disk full, permissions, a missing file, an I/O error
-        return 1
-    if type(e).__name__ == "NonFiniteLossError":  # smg_fast.run.trainer (not imported here unless training ran)
+    if isinstance(e, (RunDirError, CheckpointError, NotAvailableError, DataError, RunError,
+                      RenderingUnavailableError, MemoryError, OSError)):  # OSError: disk full, permissions, ...
         return 1
     return None
 
@@ -64,6 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     prog = f"smg-fast {args.command}"
     try:
+        from smg_fast.cli.common import check_no_empty
+
+        check_no_empty(argv)
         if getattr(args, "precheck", None):
             args.precheck(args)
         code = args.func(args)

@@ -16,10 +16,11 @@ def dest(flag: str) -> str:
 
 def parse_set_pairs(pairs: list[str], algo: str, given: dict) -> dict:
     """--set KEY=VALUE pairs, typed after the run or ``algo`` setting they name; ``given[key]`` records how
-    each was typed, for error messages."""
+    each was typed, for error messages. A key that a flag in ``given`` already sets is a UsageError: which of
+    two spellings should win is the user's to say (``--set`` used to win over the typed flag)."""
     from smg_fast.config import parse_setting
 
-    out = {}
+    out = {}  # a key --set twice: the last one, as for a flag given twice
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep:
@@ -27,6 +28,8 @@ def parse_set_pairs(pairs: list[str], algo: str, given: dict) -> dict:
         key = key.strip().replace("-", "_")
         if key in ("task", "algo", "preset", "run_dir"):
             raise UsageError(f"--set {pair}: give it as --{key.replace('_', '-')}")
+        if key in given and key not in out:
+            raise UsageError(f"{given[key]} and --set {pair} both set {key}: give it once")
         try:
             out[key] = parse_setting(algo, key, value)
         except ValueError as e:
@@ -66,6 +69,36 @@ def needs_intensity(modes, intensity) -> None:
     if DISTRACTING_CS in modes and intensity is None:
         raise UsageError(f"{DISTRACTING_CS} needs an intensity: add --set distracting_cs_intensity=X, X "
                          f"{run_settings()['distracting_cs_intensity'].rule.describe()}")
+
+
+def check_no_empty(argv: list[str]) -> None:
+    """UsageError for an empty value on the command line (``--run-dir ""``, ``--eval-modes=``, an unset shell
+    variable): left empty, a flag would fall back to its default without a word."""
+    for i, arg in enumerate(argv):
+        flag, sep, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if sep and not value.strip():
+            raise UsageError(f"{flag}: an empty value (give one, or leave {flag} out for its default)")
+        if not arg.strip():
+            before = argv[i - 1] if i and argv[i - 1].startswith("-") else None
+            if before:
+                raise UsageError(f"{before}: an empty value (give one, or leave {before} out for its default)")
+            raise UsageError("an empty argument: give a value")
+
+
+def check_once(parser, argv: list[str]) -> None:
+    """UsageError for a flag that takes one value given more than once in a command a program composed (a
+    sweep's run: a grid's ``args = ["--seed", "3"]`` after the sweep's own ``--seed``, which argparse would let
+    win without a word). A person repeating a flag on the command line means the last one, as usual."""
+    import argparse
+
+    for action in parser._actions:
+        if not isinstance(action, argparse._StoreAction) or not action.option_strings:
+            continue
+        given = [a.partition("=")[2] if "=" in a else None for a in argv
+                 if a in action.option_strings or (a.startswith("--") and a.partition("=")[0] in action.option_strings)]
+        if len(given) > 1:
+            flag = max(action.option_strings, key=len)
+            raise UsageError(f"{flag} is given {len(given)} times: give it once")
 
 
 def check_number(value, flag: str, lo: float | None = 1, hi: float | None = None, integer: bool = True,

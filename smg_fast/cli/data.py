@@ -25,6 +25,17 @@ def add_parser(sub) -> None:
     data_sub = data.add_subparsers(dest="data_command", required=True)
     data_sub.add_parser("download", help="smg-fast data download [dmcgb|robot|all|places365|davis] [--dir DIR] "
                                          "(see --help)")
+    v = data_sub.add_parser("verify", help="check every data file present against the manifest (offline)")
+    v.add_argument("group", nargs="?", default="all", choices=GROUPS + ("all",), help="which files (default all)")
+    v.add_argument("--dir", dest="data_dir", default=None,
+                   help="data directory (default: $SMG_FAST_DATA or ~/.cache/smg-fast)")
+    v.set_defaults(func=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from smg_fast.data.verify import verify_command
+
+    return verify_command(args.group, args.data_dir)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,9 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     """
     from smg_fast.data import davis, places365
 
+    from smg_fast.cli.common import check_no_empty
+    from smg_fast.errors import UsageError as EmptyValue
+
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = parser.prog
+    try:
+        check_no_empty(list(argv or []))  # e.g. --dir "": the data would land in the current folder
+    except EmptyValue as err:
+        return _fail(prog, f"{err} (see --help)", 2)
 
     def refuse(names, groups) -> None:
         given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) not in (None, False)]

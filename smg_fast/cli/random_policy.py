@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                                     progress=lambda m, r: print(f"  random {m}: {sum(r) / len(r):.1f}", flush=True))
     md, rows = results_table({"random policy": returns}, list(returns))
     print(f"{cfg.task}, action repeat {cfg.action_repeat}, {args.episodes} episodes per mode")
-    print(md)
+    print(md, flush=True)
     if args.out:
         paths = write_table(md, rows, Path(args.out))
         print(f"written: {paths[0]}, {paths[1]}")

@@ -19,6 +19,26 @@ def check_numbers(args: argparse.Namespace) -> None:
     check_number(args.progress_every, "--progress-every", 0, integer=False)
 
 
+def check_runs(grid: Grid, sweep_dir: Path) -> None:
+    """Every run's train command checked as ``smg-fast train`` checks it (methods, tasks, presets, settings,
+    modes), and every run directory inside the sweep directory, before any run starts: a misspelled name fails
+    here once, naming the run, not later in each run's log. UsageError (exit status 2) for the first run
+    refused."""
+    from smg_fast.cli.train import check_command
+    from smg_fast.errors import SettingError, UsageError
+    from smg_fast.experiments.sweep import run_path
+
+    root = sweep_dir.resolve()
+    for spec in grid.runs:
+        run = run_path(sweep_dir, spec)
+        if not run.resolve().is_relative_to(root):
+            raise UsageError(f"run {spec.run_id}: its directory {run} lies outside the sweep directory {sweep_dir}")
+        try:
+            check_command(spec.train_args(run, grid.run_device))
+        except (SettingError, UsageError) as e:
+            raise UsageError(f"run {spec.run_id}: {e}") from None
+
+
 def _resolve(args) -> tuple[Grid, Path]:
     target = Path(args.grid)
     grid = load_grid(target)
@@ -48,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             print(format_status(status_rows(grid, sweep_dir)))
             return 0
+        check_runs(grid, sweep_dir)
         if args.dry_run:
             print(dry_run(grid, sweep_dir))
             return 0

@@ -60,9 +60,9 @@ def add_parser(sub) -> None:
     t.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.previous_checkpoint and not args.resume:
-        raise UsageError("--previous-checkpoint applies only with --resume RUN_DIR")
+def flag_settings(args: argparse.Namespace) -> tuple[dict, dict]:
+    """(settings the flags give, how each given one was typed): ``given`` holds only flags that were given,
+    so that a ``--set`` of the same key is refused (:func:`smg_fast.cli.common.parse_set_pairs`)."""
     from smg_fast.agent import ablation_losses
 
     flags = setting_flags()
@@ -72,10 +72,20 @@ def run(args: argparse.Namespace) -> int:
     for name, key in ablation_losses().items():
         if getattr(args, "no_" + name.replace("-", "_")):
             overrides[key] = 0.0
+            given[key] = f"--no-{name}"
+    if args.eval_modes is not None:
+        given["eval_modes"] = f"--eval-modes {args.eval_modes}"
+    return overrides, given
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.previous_checkpoint and not args.resume:
+        raise UsageError("--previous-checkpoint applies only with --resume RUN_DIR")
+    overrides, given = flag_settings(args)
     cfg = resume_config(args, overrides, given) if args.resume else fresh_config(args, overrides, given)
     check_machine(cfg, fresh=not args.resume, given=given)
 
-    from smg_fast.run.trainer import TrainingStopped, train
+    from smg_fast.run.trainer import TrainingStopped, say, train
 
     run_dir = Path(cfg.run_dir)
     created = not run_dir.exists()
@@ -83,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = train(cfg, resume=bool(args.resume), progress=not args.no_progress,
                         previous_checkpoint=args.previous_checkpoint)
     except TrainingStopped as e:
-        print(e, file=sys.stderr)
+        say(f"{e}\n")  # after SIGHUP the terminal may be gone: the exit status still says what happened
         return 128 + e.signum
     except BaseException:
         if created:
@@ -104,16 +114,30 @@ def remove_unused(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def fresh_config(args: argparse.Namespace, overrides: dict, given: dict):
+def check_set_modes(overrides: dict, task: str, given: dict) -> None:
+    """Modes given as ``--set eval_modes=...``, checked for ``task`` in the words typed."""
+    from smg_fast.tasks import check_modes
+
+    if "eval_modes" in overrides and given.get("eval_modes", "").startswith("--set"):
+        try:
+            check_modes(overrides["eval_modes"], task)
+        except ValueError as e:
+            raise UsageError(f"{given['eval_modes']}: {e}") from None
+
+
+def fresh_config(args: argparse.Namespace, overrides: dict, given: dict, check_dir: bool = True):
+    """The config of a new run; ``check_dir``: also that its run directory may be used (a sweep checks its
+    runs' commands before their directories exist)."""
     from smg_fast import machine
     from smg_fast.config import RunConfig, make_config
     from smg_fast.run.directory import check_fresh
 
     task, algo, preset = args.task or RunConfig.task, args.algo or RunConfig.algo, args.preset or RunConfig.preset
     machine.check_task(task)
-    if args.eval_modes:
+    if args.eval_modes is not None:
         overrides["eval_modes"] = check_modes_text(args.eval_modes, task, "--eval-modes")
     overrides.update(parse_set_pairs(args.set, algo, given))
+    check_set_modes(overrides, task, given)
     try:
         cfg = make_config(task, algo, preset, **overrides)
     except SettingError as e:
@@ -121,15 +145,43 @@ def fresh_config(args: argparse.Namespace, overrides: dict, given: dict):
     except ValueError as e:
         raise UsageError(str(e)) from None
     cfg.run_dir = args.run_dir or str(Path("runs") / f"{task}_{cfg.algo}_{preset}_seed{cfg.seed}")
-    check_fresh(Path(cfg.run_dir))
+    if check_dir:
+        check_fresh(Path(cfg.run_dir))
     return cfg
+
+
+class _Refusing(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def check_command(argv: list[str]) -> None:
+    """UsageError (or SettingError) when ``smg-fast train ARGV`` would be refused for its values: the flags,
+    the task, the modes, every setting, as :func:`run` checks them, without looking at this machine or the run
+    directory (a sweep checks every run's command this way before any starts)."""
+    from smg_fast.cli.common import check_no_empty
+
+    from smg_fast.cli.common import check_once
+
+    parser = _Refusing(prog="smg-fast")
+    sub = parser.add_subparsers(dest="command", parser_class=_Refusing)
+    add_parser(sub)
+    check_no_empty(argv)
+    args = parser.parse_args(["train", *argv])
+    check_once(sub.choices["train"], argv)
+    if args.previous_checkpoint and not args.resume:
+        raise UsageError("--previous-checkpoint applies only with --resume RUN_DIR")
+    if args.resume:  # checked against the run's own config when it resumes
+        return
+    overrides, given = flag_settings(args)
+    fresh_config(args, overrides, given, check_dir=False)
 
 
 def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     """The saved config of ``--resume RUN``. Flags that would change the run are errors unless they repeat
     the saved value; ``--steps N`` extends the run's budget (not below its checkpoint); ``--device`` may move
     it and ``--compile`` (or ``--set compile=…``) switch how its update runs."""
-    from smg_fast.run.checkpoint import read_config, read_manifest
+    from smg_fast.run.checkpoint import checkpoint_step, read_config
     from smg_fast.run.directory import check_resumable
 
     run_dir = Path(args.resume)
@@ -139,9 +191,10 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
                              "its directory and settings); drop it")
     check_resumable(run_dir)
     saved = read_config(run_dir)
-    if args.eval_modes:
+    if args.eval_modes is not None:
         overrides["eval_modes"] = check_modes_text(args.eval_modes, saved.task, "--eval-modes")
     overrides.update(parse_set_pairs(args.set, saved.algo, given))
+    check_set_modes(overrides, saved.task, given)
     # What may change on resume: where it runs and how the same update is executed, and the budget.
     fixed = {k: v for k, v in overrides.items() if v is not None and k not in ("device", "compile", "train_steps")}
     if args.task is not None:
@@ -160,9 +213,7 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     if overrides.get("compile") is not None:
         saved.agent.compile = overrides["compile"]
     if overrides.get("train_steps") is not None:
-        manifest = read_manifest(run_dir) or {}
-        entry = (manifest.get("previous") or {}) if args.previous_checkpoint else manifest
-        at = entry.get("step", 0)
+        at = checkpoint_step(run_dir, previous=args.previous_checkpoint) or 0
         if overrides["train_steps"] < at:
             raise UsageError(f"--steps {overrides['train_steps']}: the run's checkpoint is at step {at}; "
                              f"give --steps {at} or more to extend it (or leave --steps out)")

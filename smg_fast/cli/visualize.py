@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
     v.add_argument("--out", default=None, help="default RUN/pictures")
     v.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="--set distracting_cs_intensity=X for the distracting_cs mode (default: the run's)")
+    v.add_argument("--previous-checkpoint", action="store_true",
+                   help="load the run's checkpoint before the last (when the last is damaged)")
     v.add_argument("--no-progress", action="store_true", help="no progress bars")
     v.set_defaults(func=run)
 
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     machine.check_writable_file(out / "episode.mp4", "--out")
     machine.check_overlay_source(cfg.agent.overlay_source, "the run's overlay_source")
     machine.check_data(cfg.task, [*modes, video_mode], intensity)
-    cfg, agent = load_agent(args.run, device=args.device)
+    cfg, agent = load_agent(args.run, device=args.device, previous=args.previous_checkpoint)
     cfg.distracting_cs_intensity = intensity
     out.mkdir(parents=True, exist_ok=True)
     kw = dict(seed=cfg.seed, overlay_source=cfg.agent.overlay_source, env_kwargs=env_kwargs(cfg),

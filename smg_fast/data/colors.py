@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import require
+from . import DOWNLOAD_COMMAND, require
 
 COLOR_KEYS = ("grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb")
 
@@ -101,10 +101,37 @@ def convert_color_pickle(pt_path: str | os.PathLike, json_path: str | os.PathLik
 
 
 def load_colors(mode: str, data_dir: str | os.PathLike | None = None) -> list[dict[str, np.ndarray]]:
-    """The 100 entries of ``color_easy`` / ``color_hard`` from ``<data dir>/dmcgb/<mode>.json``."""
+    """The 100 entries of ``color_easy`` / ``color_hard`` from ``<data dir>/dmcgb/<mode>.json``; DataError (naming
+    the file and the command that repairs it) when the file is not such a table."""
     if mode not in ("color_easy", "color_hard"):
         raise ValueError(f"no colour table for mode {mode!r}")
-    entries = json.loads(require(f"dmcgb/{mode}.json", data_dir).read_text())
-    if len(entries) < 100:  # upstream asserts the same
-        raise ValueError(f"{mode}.json holds {len(entries)} entries; DMC-GB has 100")
+    path = require(f"dmcgb/{mode}.json", data_dir)
+    try:
+        entries = json.loads(path.read_text())
+        problem = _table_problem(entries)
+    except (ValueError, UnicodeDecodeError) as e:
+        problem = f"it is not valid JSON ({e})"
+    if problem:
+        from smg_fast.errors import DataError
+
+        raise DataError(f"{path} is damaged: {problem}; `{DOWNLOAD_COMMAND} dmcgb --force` fetches a verified copy")
     return [{k: np.asarray(e[k], dtype=np.float64) for k in COLOR_KEYS} for e in entries]
+
+
+def _table_problem(entries) -> str | None:
+    """What keeps ``entries`` from being a DMC-GB colour table (a list of at least 100 entries, upstream's
+    assertion, each holding exactly the four colours as three numbers in [0, 1]), or None."""
+    if not isinstance(entries, list):
+        return "it is not a list of colour entries"
+    if len(entries) < 100:
+        return f"it holds {len(entries)} entries; DMC-GB has 100"
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or set(e) != set(COLOR_KEYS):
+            keys = sorted(e) if isinstance(e, dict) else type(e).__name__
+            return f"entry {i} has keys {keys}, expected {sorted(COLOR_KEYS)}"
+        for k in COLOR_KEYS:
+            v = e[k]
+            if not (isinstance(v, list) and len(v) == 3 and all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and 0.0 <= x <= 1.0 for x in v)):
+                return f"entry {i}'s {k} is not three numbers in [0, 1]"
+    return None

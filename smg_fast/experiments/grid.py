@@ -286,7 +286,11 @@ def parse_grid(raw: dict, name: str = "grid") -> Grid:
         runs.append(RunSpec(task=task, method=method, seed=seed, preset=preset, ablation=ab_name, steps=steps,
                             eval_modes=eval_modes, sets=tuple(sets.items()),
                             no=tuple(_strings(ab.get("no", []), "no")), args=tuple(args)))
-    return Grid(name=str(raw.get("name", name)), runs=runs, cpus=float(cpus), gpus=float(gpus),
+    grid_name = raw.get("name", name)
+    if not isinstance(grid_name, str) or not NAME.match(grid_name):
+        raise GridError(f"grid: name {grid_name!r} must be a plain name (letters, digits, '-', '_', '.'; no '/'): "
+                        "it names the sweep directory sweeps/<name>")
+    return Grid(name=grid_name, runs=runs, cpus=float(cpus), gpus=float(gpus),
                 max_concurrent=max_concurrent, max_retries=max_retries, device=device,
                 ablations={k: dict(v) for k, v in ablations.items()}, source=raw)
 

@@ -213,6 +213,10 @@ def make_report(paths, out_dir: Path | None = None, method: str | None = None, w
           f"(from {', '.join(sorted({r.source for r in used}))}).\n"]
     if left:
         md.append(f"Left out (not finished): {', '.join(str(r.path) for r in left)}\n")
+    merged = [r for r in used if r.same_seed]
+    if merged:
+        md.append("Runs of the same seed, counted once: " + "; ".join(
+            f"{r.path} = {', '.join(map(str, r.same_seed))} (seed {r.seed})" for r in merged) + "\n")
     csv_rows = []
     for b in blocks:
         md.append(tables.markdown(b, decimals))

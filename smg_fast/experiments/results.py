@@ -52,6 +52,7 @@ class RunResult:
     finished: bool
     values: dict[str, float] = field(default_factory=dict)  # mode -> mean of the final evaluation's episodes
     source: str = ""
+    same_seed: list[Path] = field(default_factory=list)  # other run directories of this seed, merged into it
 
 
 def mode_order(modes) -> list[str]:
@@ -121,6 +122,45 @@ def _config_columns(runs: list[tuple[Path, dict]]) -> dict[Path, Column]:
     return out
 
 
+def _shown(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+
+def mixing_problem(runs: list[tuple[str, dict]], flag: str = "--run") -> str | None:
+    """Why the runs ``[(name, config dict)]`` cannot be the seeds of one row: another task, method or setting
+    (anything but the keys that do not change what a run learns), or one seed twice. None when they can."""
+    def split(key) -> dict:
+        by: dict = defaultdict(list)
+        for name, cfg in runs:
+            by[_shown(cfg.get(key))].append(str(name))
+        return by
+
+    for key, what in (("task", "tasks"), ("algo", "methods")):
+        by = split(key)
+        if len(by) > 1:
+            groups = "; ".join(f"{v}: {', '.join(names)}" for v, names in by.items())
+            return (f"{flag}: the runs are of different {what} ({groups}): their seeds cannot share a row; evaluate "
+                    f"one {what[:-1]} at a time")
+    # Not compared: what does not change what a run learns, and how the same update executes.
+    compared = (NOT_SETTINGS - set(LOSSES.values())) | {"seed", "compile", "fused_ops", "replay_storage"}
+    keys = sorted({k for _, cfg in runs for k in cfg} - compared)
+    differ = [k for k in keys if len(split(k)) > 1]
+    if differ:
+        k = differ[0]
+        groups = "; ".join(f"{k}={v}: {', '.join(names)}" for v, names in split(k).items())
+        more = f" (and {len(differ) - 1} more setting(s): {', '.join(differ[1:4])})" if len(differ) > 1 else ""
+        return (f"{flag}: the runs differ in {k}{more} ({groups}): seeds of different settings cannot share a row; "
+                "evaluate each configuration on its own")
+    seen: dict = {}
+    for name, cfg in runs:
+        seed = cfg.get("seed")
+        if seed in seen:
+            return (f"{flag}: {seen[seed]} and {name} are the same seed ({seed}) of the same configuration: a row "
+                    "over both would count one seed twice; give each seed once")
+        seen[seed] = str(name)
+    return None
+
+
 def _grid_specs(sweep_dir: Path) -> dict[Path, Column]:
     """Run directory → (task, seed, column) for the runs of a sweep's grid."""
     from smg_fast.experiments.sweep import run_path
@@ -164,7 +204,33 @@ def collect(paths, include_unfinished: bool = False) -> tuple[list[RunResult], l
         if finished or include_unfinished:
             res.values, res.source = rundir.final_returns(r)
         (used if (finished or include_unfinished) and res.values else left).append(res)
-    return used, left
+    return merge_seeds(used), left
+
+
+def merge_seeds(results: list[RunResult]) -> list[RunResult]:
+    """One result per seed of a task and column. Runs of the same seed (a copied run directory, or one training
+    evaluated at several distracting_cs intensities) are merged: each mode counts once, so a copy never passes
+    for a second seed. UsageError when two of them disagree on a mode (then they are not one seed's runs)."""
+    import math
+
+    from smg_fast.errors import UsageError
+
+    out: dict[tuple, RunResult] = {}
+    for r in results:
+        key = (r.task, r.column, r.seed)
+        first = out.get(key)
+        if first is None:
+            out[key] = r
+            continue
+        for mode, value in r.values.items():
+            have = first.values.get(mode)
+            if have is not None and not math.isclose(have, value, rel_tol=1e-9, abs_tol=1e-9):
+                raise UsageError(f"{first.path} and {r.path} are the same seed ({r.seed}) of {r.task}, "
+                                 f"{r.column.label}, with different {mode} results ({have:g} and {value:g}): a table "
+                                 "cannot count them as two seeds; give each run its own --seed, or leave one out")
+        first.values = {**r.values, **first.values}
+        first.same_seed.append(r.path)
+    return list(out.values())
 
 
 def score_table(results: list[RunResult]) -> dict[tuple[str, str, Column], list[float]]:

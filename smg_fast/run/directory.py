@@ -49,8 +49,11 @@ def _nearest_existing(path: Path) -> Path:
 
 
 def has_checkpoint(run_dir: Path) -> bool:
+    """A manifest, a single-file checkpoint of earlier versions, or a manifest copy (from which a missing
+    checkpoint.json is rebuilt)."""
     run_dir = Path(run_dir)
-    return (run_dir / "checkpoint.json").is_file() or (run_dir / "checkpoint.pt").is_file()
+    return ((run_dir / "checkpoint.json").is_file() or (run_dir / "checkpoint.pt").is_file()
+            or any((run_dir / "checkpoint").glob("manifest-*.json")))
 
 
 def check_writable(run_dir: Path) -> None:
@@ -83,6 +86,10 @@ def check_resumable(run_dir: Path) -> None:
         raise RunDirError(f"--resume {run_dir}: no such directory")
     if not (run_dir / "config.json").is_file():
         raise RunDirError(f"--resume {run_dir}: it holds no config.json, so it is not an smg-fast run directory")
+    if not has_checkpoint(run_dir) and any((run_dir / "checkpoint").glob("state-*.pt")):
+        from smg_fast.run.checkpoint import recover_manifest
+
+        recover_manifest(run_dir, "is missing")  # raises, saying what is there and what can be done
     if not has_checkpoint(run_dir):
         raise RunDirError(f"--resume {run_dir}: it holds no checkpoint yet (a run writes one every "
                           "--checkpoint-every steps and at the end); start it again without --resume after "

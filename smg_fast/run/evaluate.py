@@ -337,8 +337,10 @@ TABLE_FIELDS = ["mode", "seed", "mean_return", "std_return", "episodes"]
 
 
 def write_table(markdown: str, rows: list[dict], out_stem: Path, fields=TABLE_FIELDS) -> tuple[Path, Path]:
-    """``out_stem``.md (the markdown) and ``out_stem``.csv (``rows``, columns ``fields``)."""
+    """``out_stem``.md (the markdown) and ``out_stem``.csv (``rows``, columns ``fields``); missing folders on the
+    way are made (the command checked up front that they can be)."""
     md, cs = Path(f"{out_stem}.md"), Path(f"{out_stem}.csv")
+    md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text(markdown + "\n")
     with open(cs, "w", newline="") as f:
         w = csv.DictWriter(f, fields)

@@ -8,15 +8,26 @@ or ``truncated``; at an episode end the loop logs, checks that every loss stayed
 next episode exactly where the interrupted one would have. ``step`` counts agent steps (action-repeated
 env steps), as upstream.
 
-Ctrl-C or SIGTERM stops the loop after the current update — also inside the update burst — saves a
-checkpoint there and raises :class:`TrainingStopped` (``smg-fast train --resume RUN_DIR`` continues, the
-burst where it stopped; a stop between episode ends resumes in a new episode); a second signal interrupts
-at once, leaving the last periodic checkpoint. A checkpoint that cannot be written (disk full, I/O error)
-stops the run cleanly with :class:`smg_fast.run.checkpoint.CheckpointError`: the last good checkpoint is intact
-and the run can be resumed from it once there is room. The run directory is locked while the run uses it.
+Ctrl-C, SIGTERM or SIGHUP (a closed terminal or ssh session) stops the loop after the current update — also
+inside the update burst — saves a checkpoint there and raises :class:`TrainingStopped` (``smg-fast train
+--resume RUN_DIR`` continues, the burst where it stopped; a stop between episode ends resumes in a new
+episode); a second signal interrupts at once, leaving the last periodic checkpoint. A checkpoint that cannot
+be written (disk full, I/O error) stops the run cleanly with :class:`smg_fast.run.checkpoint.CheckpointError`,
+a log that cannot be written with :class:`LogWriteError`: the last good checkpoint is intact and the run can
+be resumed from it once there is room. The run directory is locked while the run uses it.
+
+What stops a run before it can do harm, each with a checkpoint to look at or resume from:
+
+* a NaN/inf action (checked before it reaches the environment) or a NaN/inf logged loss (checked at every
+  episode end): the state is saved as ``checkpoint_nonfinite`` and :class:`NonFiniteLossError` names the
+  loss that went non-finite first and the step of that update; the last good checkpoint is kept;
+* an evaluation that fails (a damaged data file, a crashed worker): a regular checkpoint is saved first
+  (the evaluation is pending in it and runs first when the run is resumed) and :class:`EvaluationError`
+  says so.
 """
 from __future__ import annotations
 
+import errno
 import math
 import random
 import signal
@@ -32,6 +43,7 @@ from tqdm.auto import tqdm
 from smg_fast.run import checkpoint as ckpt
 from smg_fast.agent import make_agent
 from smg_fast.config import RunConfig
+from smg_fast.errors import RunError
 from smg_fast.run.evaluate import Evaluator, summary_rows
 from smg_fast.run.logger import Logger, MetricAverager
 from smg_fast.replay import ReplayBuffer
@@ -40,8 +52,19 @@ from smg_fast.run.allocator import tune_allocator
 from smg_fast.tasks import env_kwargs
 
 
-class NonFiniteLossError(RuntimeError):
-    pass
+class NonFiniteLossError(RunError):
+    """A loss or an action became NaN/inf; the state is saved as ``checkpoint_nonfinite``."""
+
+
+class EvaluationError(RunError):
+    """An evaluation during training failed; a checkpoint was saved before it stopped the run."""
+
+
+class LogWriteError(RunError):
+    """A log file could not be written (a full disk, an I/O error); the last good checkpoint is intact."""
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class TrainingStopped(Exception):
@@ -53,8 +76,40 @@ class TrainingStopped(Exception):
                          f"continue with: smg-fast train --resume {run_dir}")
 
 
+def say(text: str) -> None:
+    """A line on stderr that never fails: after SIGHUP the terminal may be gone (EIO), and losing a message
+    must not lose the checkpoint that follows it."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+class _QuietStream:
+    """stderr for the progress bar, where a write that fails (the terminal was closed: EIO) is dropped."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except (OSError, ValueError):
+            return 0
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def catch_stop_signals(stop: list[int]):
-    """Until the returned function is called, SIGINT and SIGTERM append their number to ``stop``
+    """Until the returned function is called, SIGINT, SIGTERM and SIGHUP append their number to ``stop``
     instead of ending the process, so the loop can stop between updates with a consistent state; a
     second signal raises KeyboardInterrupt at once. Off the main thread signals cannot be caught and
     nothing changes."""
@@ -65,16 +120,39 @@ def catch_stop_signals(stop: list[int]):
         if stop:
             raise KeyboardInterrupt
         stop.append(signum)
-        sys.stderr.write(f"\n{signal.Signals(signum).name}: stopping after this update and saving a checkpoint "
-                         "(send it again to quit at once)\n")
+        say(f"\n{signal.Signals(signum).name}: stopping after this update and saving a checkpoint "
+            "(send it again to quit at once)\n")
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
 
     def restore() -> None:
         for s, h in previous.items():
             signal.signal(s, h)
 
     return restore
+
+
+# What may differ between config.json and the checkpoint's own copy: where the run goes on, how the same
+# update executes, and the budget (--steps extends a run).
+MAY_CHANGE_ON_RESUME = frozenset({"device", "compile", "train_steps", "run_dir"})
+
+
+def same_run(cfg: RunConfig, state: dict, run_dir: Path) -> None:
+    """CheckpointError when ``cfg`` (config.json, with the flags of --resume) is not the config the checkpoint
+    was written with, beyond what may change on resume: an edited method, task or shape would load the
+    checkpoint into another agent (or fail inside it)."""
+    saved = state.get("config")
+    if not isinstance(saved, dict):
+        return  # an early checkpoint format without its config
+    now = cfg.to_dict()
+    differ = [k for k in now if k in saved and k not in MAY_CHANGE_ON_RESUME and saved[k] != now[k]
+              and not (isinstance(saved[k], (list, tuple)) and list(saved[k]) == list(now[k] or []))]
+    if differ:
+        shown = "; ".join(f"{k}: config.json says {now[k]!r}, the checkpoint {saved[k]!r}" for k in differ[:4])
+        more = f" (and {len(differ) - 4} more)" if len(differ) > 4 else ""
+        raise ckpt.CheckpointError(
+            f"--resume {run_dir}: config.json no longer matches the checkpoint ({shown}{more}): restore config.json "
+            "(the checkpoint's settings are the run's), or start a new run in another --run-dir")
 
 
 def seed_everything(seed: int) -> None:
@@ -178,9 +256,14 @@ class Trainer:
             require_ops(cfg.device)  # never train on a device where a fused op computes wrong numbers
         seed_everything(cfg.seed)
         tune_allocator()
+        ckpt.remove_temporaries(self.run_dir)  # of writes a crash interrupted (this process holds the lock)
         state = entry = None
         if resume:  # read (and verify) the checkpoint before starting anything
             state, entry = ckpt.load_state(self.run_dir, map_location=cfg.device, previous=previous_checkpoint)
+            same_run(cfg, state, self.run_dir)
+            if entry.get("recovered"):
+                say(f"{entry['recovered']}: {ckpt.MANIFEST} is written again from it\n")
+                ckpt.restore_manifest(self.run_dir, entry)
         if env is None:
             from smg_fast import envs
 
@@ -188,6 +271,11 @@ class Trainer:
         self.env = env
         self.obs_shape = tuple(self.env.observation_space.shape)
         self.action_dim = int(self.env.action_space.shape[0])
+        if state is not None and (tuple(state["obs_shape"]), int(state["action_dim"])) != (self.obs_shape, self.action_dim):
+            raise ckpt.CheckpointError(
+                f"--resume {self.run_dir}: the checkpoint was written for observations {tuple(state['obs_shape'])} "
+                f"and {state['action_dim']} action(s), the environment now gives {self.obs_shape} and "
+                f"{self.action_dim}: it cannot continue that run")
         h, w = self.obs_shape[1:]
         # A run extended with --resume --steps keeps the replay it was started with.
         capacity = state["replay"]["capacity"] if state else min(cfg.replay_capacity, cfg.train_steps + 1)
@@ -200,13 +288,15 @@ class Trainer:
         self.evaluator.open(cfg.eval_episodes)
         self.logger = Logger(self.run_dir)
         self.averager = MetricAverager()
-        self.checkpointer = ckpt.Checkpointer(self.run_dir)
+        # Continues from the checkpoint that was loaded, not from whatever manifest is newest on disk.
+        self.checkpointer = ckpt.Checkpointer(self.run_dir, start=entry)
         self.eta = Eta(cfg)
         self.checkpoint_stats: list[dict] = []  # step, seconds and bytes of each checkpoint written
         self.eval_seconds = 0.0
         self.step, self.episode = 0, 0
         self.last_checkpoint = 0
         self.updates_done_at_step = 0  # updates of the current step already applied (a stop mid-burst)
+        self.pending_eval = False  # an evaluation failed at self.step: it runs first when resumed
         if state is not None:
             self._restore(state, entry)
         else:
@@ -227,6 +317,7 @@ class Trainer:
             "action_rng": self.action_rng.bit_generator.state,
             "env_rng": self.env.rng_state(),
             "evaluator": self.evaluator.state_dict(),
+            "pending_eval": self.pending_eval,
         }
 
     def save(self, name: str = "checkpoint") -> Path:
@@ -250,24 +341,52 @@ class Trainer:
         self.evaluator.load_state_dict(state["evaluator"])
         self.step, self.episode = state["step"], state["episode"]
         self.updates_done_at_step = state.get("updates_done_at_step", 0)
+        self.pending_eval = bool(state.get("pending_eval", False))
         self.last_checkpoint = self.step
-        # Rows logged after the checkpoint belong to the lost part of the interrupted run.
+        # Rows logged after the checkpoint belong to the lost part of the interrupted run (and rows of a
+        # pending evaluation at its step, which runs again).
         self.logger.train.truncate_after(self.step)
-        self.logger.eval.truncate_after(self.step)
+        self.logger.eval.truncate_after(self.step, inclusive=not self.pending_eval)
 
     # ---- the loop ----------------------------------------------------------------------------
 
     def evaluate(self) -> dict[str, list[float]]:
+        """Evaluate at this step and log it. A failure saves a checkpoint at this step first, with the
+        evaluation marked pending (it runs first when the run is resumed), then raises EvaluationError."""
         t0 = time.perf_counter()
-        returns = self.evaluator.evaluate(self.agent, self.cfg.eval_episodes)
+        try:
+            returns = self.evaluator.evaluate(self.agent, self.cfg.eval_episodes)
+        except Exception as e:  # noqa: BLE001 - whatever failed, the run's progress is saved first
+            self.pending_eval = True
+            self.save()
+            lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+            why = f"{type(e).__name__}: {lines[-1]}" if lines else type(e).__name__
+            raise EvaluationError(
+                f"the evaluation at step {self.step} failed ({why}); a checkpoint at step {self.step} was saved "
+                f"first: fix the cause (`smg-fast data verify` checks the data), then continue with: smg-fast "
+                f"train --resume {self.run_dir} (the evaluation runs first)") from e
+        self.pending_eval = False
         for row in summary_rows(self.step, returns):
-            self.logger.log_eval(row)
+            self._log(self.logger.log_eval, row)
         self.eval_seconds += time.perf_counter() - t0
         self.eta.measure("eval", time.perf_counter() - t0)
         return returns
 
+    def _log(self, write, row: dict) -> None:
+        try:
+            write(row)
+        except OSError as e:
+            why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exhausted",
+                   errno.EIO: "an I/O error"}.get(e.errno) or (e.strerror or str(e))
+            where = f" ({e.filename})" if e.filename else ""
+            last = (f"the last good checkpoint (step {self.last_checkpoint}) is intact; free space, then continue "
+                    f"with: smg-fast train --resume {self.run_dir}" if self.checkpointer.step is not None
+                    else "no checkpoint was written yet")
+            raise LogWriteError(f"could not write the run's log at step {self.step}: {why}{where}; {last}") from None
+
     def _bar(self):
         return tqdm(total=self.cfg.train_steps, initial=self.step, disable=not self.progress, unit="step",
+                    file=_QuietStream(sys.stderr),
                     dynamic_ncols=True, desc=f"{self.cfg.algo} {self.cfg.task}",
                     bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
 
@@ -284,14 +403,38 @@ class Trainer:
     def _check_finite(self, means: dict[str, float]) -> None:
         bad = nonfinite(means)
         if bad is not None:
-            path = self.save("checkpoint_nonfinite")
-            raise NonFiniteLossError(
-                f"{bad} became NaN/inf before step {self.step}; the state was saved to {path} "
-                f"(the last good checkpoint, step {self.last_checkpoint}, is untouched)")
+            self._stop_nonfinite(f"{self._first_nonfinite(bad)}; stopped at step {self.step}")
+
+    def _first_nonfinite(self, fallback: str | None) -> str:
+        first = self.averager.first_nonfinite
+        if first is not None:
+            key, step = first
+            return f"{key} became NaN/inf first, in an update at step {step}"
+        if fallback is not None:
+            return f"{fallback} became NaN/inf before step {self.step}"
+        return "every logged loss stayed finite"
+
+    def _check_action(self, action: np.ndarray) -> None:
+        """A NaN/inf action never reaches the environment: the run stops with the state saved."""
+        if not np.isfinite(action).all():
+            self.averager.means()  # finds the update where a loss first went non-finite, if one did
+            self._stop_nonfinite(f"the policy's action at step {self.step} is NaN/inf "
+                                 f"({self._first_nonfinite(None)})")
+
+    def _stop_nonfinite(self, what: str) -> None:
+        path = self.save("checkpoint_nonfinite")
+        last = (f"the last good checkpoint, step {self.last_checkpoint}, is untouched"
+                if self.checkpointer.step is not None else "no regular checkpoint was written before")
+        raise NonFiniteLossError(f"{what}; the state was saved to {path} ({last})")
 
     def run(self) -> None:
         cfg = self.cfg
         bar = self._bar()
+        if self.pending_eval:  # the evaluation that failed before the run stopped: where it would have run
+            returns = self.evaluate()
+            bar.write(f"step {self.step}: " + ", ".join(f"{m} {np.mean(r):.1f}" for m, r in returns.items()))
+            if self.step >= cfg.train_steps:
+                self.save()
         obs, _ = self.env.reset()
         self.replay.add_first(obs[-3:])
         episode_return, episode_start, t0 = 0.0, self.step, time.time()
@@ -306,11 +449,12 @@ class Trainer:
                     action = self.action_rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
                 else:
                     action = self.agent.act(obs, sample=True)
+                    self._check_action(action)
                 t_act = time.perf_counter() - t_act
                 n_updates, schedule_step = updates_due(cfg, self.step)
                 while self.updates_done_at_step < n_updates and not stop:
                     t_upd = time.perf_counter()
-                    self.averager.add(self.agent.update(self.replay, schedule_step))
+                    self.averager.add(self.agent.update(self.replay, schedule_step), self.step)
                     self.updates_done_at_step += 1
                     self.eta.measure("update", time.perf_counter() - t_upd)
                     if n_updates > 1 and self.updates_done_at_step % 10 == 0:
@@ -333,7 +477,7 @@ class Trainer:
                            "steps_per_second": (self.step - episode_start) / max(elapsed, 1e-9)}
                     means = self.averager.means()
                     row.update(means)
-                    self.logger.log_train(row)
+                    self._log(self.logger.log_train, row)
                     self._check_finite(means)
                     last_ret = episode_return
                     if self.step - last_eval >= cfg.eval_freq or self.step >= cfg.train_steps:
