@@ -142,7 +142,7 @@ def mixing_problem(runs: list[tuple[str, dict]], flag: str = "--run") -> str | N
             return (f"{flag}: the runs are of different {what} ({groups}): their seeds cannot share a row; evaluate "
                     f"one {what[:-1]} at a time")
     # Not compared: what does not change what a run learns, and how the same update executes.
-    compared = (NOT_SETTINGS - set(LOSSES.values())) | {"seed", "compile", "fused_ops", "replay_storage"}
+    compared = (NOT_SETTINGS - set(ablation_losses().values())) | {"seed", "compile", "fused_ops", "replay_storage"}
     keys = sorted({k for _, cfg in runs for k in cfg} - compared)
     differ = [k for k in keys if len(split(k)) > 1]
     if differ:
