@@ -5,7 +5,10 @@ line turns them into one line on stderr and an exit status.
   can say which flag it came from;
 * :class:`UsageError` (a ValueError): a command-line value that cannot work (exit status 2);
 * :class:`NotAvailableError` (a RuntimeError): something this machine lacks: a GPU, data, a folder, memory
-  (exit status 1).
+  (exit status 1);
+* :class:`Notice` (a UserWarning): something to know that does not stop the command (part of an optional
+  data set missing, a reference left out of a table); the command line shows each once, as one line
+  ``smg-fast CMD: warning: ...``.
 """
 from __future__ import annotations
 
@@ -24,6 +27,11 @@ class UsageError(ValueError):
 
 class NotAvailableError(RuntimeError):
     """Something the command asks for that this machine does not have (a GPU, data, a folder, memory)."""
+
+
+class Notice(UserWarning):
+    """Something the user should know that does not stop the command; the message says what it means for
+    the results and what to do about it."""
 
 
 def show_value(value) -> str:

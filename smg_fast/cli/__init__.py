@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(data.main(argv[lead_debug + 2:] + (["--debug"] if lead_debug else [])))
     args = build_parser().parse_args(argv)
     prog = f"smg-fast {args.command}"
+    from smg_fast.cli.common import show_warnings
+
+    restore_warnings = show_warnings(prog)
     try:
         if getattr(args, "precheck", None):
             args.precheck(args)
@@ -87,5 +90,7 @@ def main(argv: list[str] | None = None) -> None:
             message = "out of memory"
         print(f"{prog}: error: {message}", file=sys.stderr)
         sys.exit(status)
+    finally:
+        restore_warnings()
     if code:
         sys.exit(code)

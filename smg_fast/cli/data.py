@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from smg_fast.data import DOWNLOAD_COMMAND
+from smg_fast.data import DOWNLOAD_COMMAND, download_command
 from smg_fast.data.download import BASE_URL_ENV_VAR, DEFAULT_BASE_URL, download
 from smg_fast.data.fetch import DownloadError, UsageError
 from smg_fast.data.manifest import GROUPS
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) not in (None, False)]
         if given:
             verb = "applies" if len(given) == 1 else "apply"
-            where = " or ".join(f"`{DOWNLOAD_COMMAND} {g}`" for g in groups)
+            where = " or ".join(f"`{download_command()} {g}`" for g in groups)
             raise UsageError(f"{', '.join(given)} only {verb} to {where}")
 
     try:

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from smg_fast.experiments import references
     from smg_fast.run.checkpoint import load_agent
     from smg_fast.run.evaluate import Evaluator
+    from smg_fast.run.progress import working
 
     check_number(args.episodes, "--episodes", 1, 10_000)
     check_number(args.envs, "--envs", 1, 64)
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     machine.check_data(tasks[0], modes, intensity)
     per_seed = {}
     for run in args.run:
-        cfg, agent = load_agent(run, device=args.device)
+        with working(f"loading {run}", not args.no_progress):
+            cfg, agent = load_agent(run, device=args.device)
         cfg.distracting_cs_intensity = intensity
         evaluator = Evaluator(cfg, modes, args.envs)
         name = f"seed {cfg.seed}" if f"seed {cfg.seed}" not in per_seed else f"{Path(run).name} (seed {cfg.seed})"
@@ -60,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             evaluator.close()
     cfgs[0].distracting_cs_intensity = intensity
-    refs = references_or_note(cfgs[0], not args.no_progress)
-    md, rows = references.comparison_table(per_seed, [mode_label(m, intensity) for m in modes], refs, cfgs[0])
+    labels = [mode_label(m, intensity) for m in modes]
+    refs = references_or_note(cfgs[0], not args.no_progress, labels)
+    md, rows = references.comparison_table(per_seed, labels, refs, cfgs[0])
     paths = references.write_comparison(md, rows, out)
     print(md)
     print(f"written: {paths[0]}, {paths[1]}")

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from smg_fast.run import pictures
     from smg_fast.run.checkpoint import load_agent
     from smg_fast.run.directory import RunDirError
+    from smg_fast.run.progress import working
     from smg_fast.tasks import env_kwargs
 
     machine.check_device(args.device)
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     machine.check_writable_file(out / "episode.mp4", "--out")
     machine.check_overlay_source(cfg.agent.overlay_source, "the run's overlay_source")
     machine.check_data(cfg.task, [*modes, video_mode], intensity)
-    cfg, agent = load_agent(args.run, device=args.device)
+    with working(f"loading {args.run}", not args.no_progress):
+        cfg, agent = load_agent(args.run, device=args.device)
     cfg.distracting_cs_intensity = intensity
     out.mkdir(parents=True, exist_ok=True)
     kw = dict(seed=cfg.seed, overlay_source=cfg.agent.overlay_source, env_kwargs=env_kwargs(cfg),

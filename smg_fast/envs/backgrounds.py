@@ -33,7 +33,6 @@ import hashlib
 import math
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -41,9 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from smg_fast.data import DOWNLOAD_COMMAND, MissingDataError, default_data_dir, missing_message, resolve_data_dir
-
-VIDEO_COUNTS = {"video_easy": 10, "video_hard": 100}
+from smg_fast.data import (VIDEO_COUNTS, download_command, MissingDataError, default_data_dir, missing_message,
+                           resolve_data_dir, warn_missing_videos)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CACHE_ENV_VAR = "SMG_FAST_CACHE"
@@ -275,12 +273,7 @@ def dmcgb_videos(mode: str, size: tuple[int, int], data_dir: str | os.PathLike |
     present = [p for p in expected if p.is_file()]
     if not present:
         raise MissingDataError(missing_message(f"DMC-GB {mode} videos (dmcgb/{mode}/video*.mp4)", root, "dmcgb"))
-    missing = [p.name for p in expected if not p.is_file()]
-    if missing:
-        warnings.warn(
-            f"{len(missing)} of {len(expected)} DMC-GB {mode} videos are missing in {folder} "
-            f"({', '.join(missing)}); the sequence runs over the {len(present)} present, in upstream order. "
-            f"Fetch them with `{DOWNLOAD_COMMAND} dmcgb` for the full benchmark.", stacklevel=3)
+    warn_missing_videos(mode, data_dir)
     cache = resized_cache_dir()
     return VideoSequence([str(p) for p in present], lambda i, seed: load_video(present[i], size, cache))
 
@@ -373,7 +366,7 @@ def check_overlay_source(source: str, data_dir: str | os.PathLike | None = None)
 
         train = places365.train_dir(data_dir)
         if not any(train.iterdir()):
-            raise FileNotFoundError(f"{train} is empty; run `{DOWNLOAD_COMMAND} places365 --force` to "
+            raise FileNotFoundError(f"{train} is empty; run `{download_command()} places365 --force` to "
                                     "reinstall the images")
         return
     if isinstance(source, str) and source.startswith("folder:"):
