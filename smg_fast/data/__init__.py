@@ -25,8 +25,8 @@ ENV_VAR = "SMG_FAST_DATA"
 DOWNLOAD_COMMAND = "smg-fast data download"
 VIDEO_COUNTS = {"video_easy": 10, "video_hard": 100}  # DMC-GB's background videos per video mode
 
-__all__ = ["ENV_VAR", "DOWNLOAD_COMMAND", "download_command", "MissingDataError", "default_data_dir", "resolve_data_dir",
-           "require"]
+__all__ = ["ENV_VAR", "DOWNLOAD_COMMAND", "download_command", "MissingDataError", "default_data_dir",
+           "resolve_data_dir", "require"]
 
 
 class MissingDataError(FileNotFoundError):
