@@ -122,8 +122,9 @@ def data_report() -> list[tuple[str, str]]:
     return rows
 
 
-def check_ops(device: torch.device, repeats: int = 3) -> list[dict]:
-    """Every fused op on ``device`` against its reference at training shapes: name, pass, max error, times."""
+def check_ops(device: torch.device, repeats: int = 3, on_result=None) -> list[dict]:
+    """Every fused op on ``device`` against its reference at training shapes: name, pass, max error, times.
+    ``on_result(row)`` is called as each op is done (the doctor prints its row then)."""
     from smg_fast import demo
 
     results = []
@@ -142,6 +143,8 @@ def check_ops(device: torch.device, repeats: int = 3) -> list[dict]:
             row.update(ok=False, error=float("nan"), fused_ms=float("nan"), reference_ms=float("nan"),
                        failure=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         results.append(row)
+        if on_result is not None:
+            on_result(row)
     return results
 
 
@@ -202,10 +205,12 @@ def main(device: str = "cpu", repeats: int = 3, out=sys.stdout) -> int:
             print(f"  {k:24s} {v}", file=out)
     print(f"\nfused ops on {dev} ({_device_name(dev)}), against their pure-PyTorch references:", file=out)
     print(f"  {'op':42s} {'check':6s} {'max error':>10s} {'fused ms':>9s} {'ref ms':>9s}", file=out)
-    results = check_ops(dev, repeats)
-    for r in results:
+
+    def show(r: dict) -> None:  # each row as its op is done: the check takes a minute on a busy CPU
         print(f"  {r['op']:42s} {'pass' if r['ok'] else 'FAIL':6s} {r['error']:10.2e} {r['fused_ms']:9.2f} "
-              f"{r['reference_ms']:9.2f}" + (f"  {r['failure']}" if "failure" in r else ""), file=out)
+              f"{r['reference_ms']:9.2f}" + (f"  {r['failure']}" if "failure" in r else ""), file=out, flush=True)
+
+    results = check_ops(dev, repeats, on_result=show)
     failed = [r["op"] for r in results if not r["ok"]]
     if failed:
         print(f"\n{len(failed)} op(s) FAILED on {dev}: train there with --set fused_ops=false", file=out)

@@ -13,10 +13,11 @@ from smg_fast.errors import UsageError
 def add_parser(sub) -> None:
     e = sub.add_parser("eval", help="evaluate trained runs on DMC-GB modes; writes a Markdown + CSV table")
     e.add_argument("--run", nargs="+", required=True, help="run directories (one per seed)")
-    e.add_argument("--modes", default="all", help="comma-separated modes or 'all'")
-    e.add_argument("--episodes", type=int, default=5, help="episodes per mode and seed (paper tables: 5)")
-    e.add_argument("--envs", type=int, default=2, help="parallel env workers per mode")
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--modes", default="all", help="comma-separated modes or 'all' (default all)")
+    e.add_argument("--episodes", type=int, default=5,
+                   help="episodes per mode and seed (default 5, as the paper's tables)")
+    e.add_argument("--envs", type=int, default=2, help="parallel env workers per mode (default 2)")
+    e.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     e.add_argument("--out", default=None, help="output path stem (default RUN/eval_table)")
     e.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="the evaluation's distracting_cs intensity: --set distracting_cs_intensity=X (default: the "

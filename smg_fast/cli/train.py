@@ -32,10 +32,13 @@ def add_parser(sub) -> None:
     from smg_fast.agent import ALGOS
 
     t = sub.add_parser("train", help="train an agent (SMG by default) on a task",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       description="Train an agent on a task, then evaluate it beside a random policy and the "
+                                   "paper, draw its learning curves and (SMG) its pictures. A first run: "
+                                   "--task cartpole-swingup --preset quick (minutes on a CPU).")
     t.add_argument("--task", default=None, help="e.g. walker-walk, cartpole-swingup, robot-reach (default walker-walk)")
-    t.add_argument("--algo", default=None, choices=ALGOS, help="default smg")
-    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--algo", default=None, choices=ALGOS, help="the method (default smg)")
+    t.add_argument("--seed", type=int, default=None,
+                   help="seeds the networks, the environments and the evaluation (default 0)")
     t.add_argument("--steps", type=int, default=None, help="agent steps (default: the paper's per task)")
     t.add_argument("--preset", default=None, choices=["paper", "quick"],
                    help="paper (default): Table 5; quick: a reduced CPU configuration that runs in minutes")
@@ -47,17 +50,24 @@ def add_parser(sub) -> None:
                    help="continue an interrupted run; with --steps N, extend a finished one to N steps")
     t.add_argument("--previous-checkpoint", action="store_true",
                    help="with --resume: load the checkpoint before the last (when the last is damaged)")
-    t.add_argument("--checkpoint-every", type=int, default=None, help="agent steps between checkpoints")
-    t.add_argument("--eval-freq", type=int, default=None)
-    t.add_argument("--eval-episodes", type=int, default=None)
+    t.add_argument("--checkpoint-every", type=int, default=None,
+                   help="agent steps between checkpoints (default 50000; quick preset 500)")
+    t.add_argument("--eval-freq", type=int, default=None,
+                   help="agent steps between evaluations (default 10000; quick preset 1000)")
+    t.add_argument("--eval-episodes", type=int, default=None,
+                   help="episodes per evaluation mode (default 3; quick preset 2)")
     t.add_argument("--eval-modes", default=None,
                    help="comma-separated DMC-GB modes, or 'all' (SMG's five; distracting_cs only when named, "
                         "with --set distracting_cs_intensity=X)")
-    t.add_argument("--eval-envs", type=int, default=None, help="parallel env workers per evaluation mode")
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--replay-capacity", type=int, default=None)
+    t.add_argument("--eval-envs", type=int, default=None,
+                   help="parallel env workers per evaluation mode (default 2)")
+    t.add_argument("--batch-size", type=int, default=None, help="batch size of an update (default 64; quick preset 16)")
+    t.add_argument("--replay-capacity", type=int, default=None,
+                   help="transitions the replay buffer keeps (default 500000, at most the run's steps + 1)")
     t.add_argument("--overlay-source", default=None,
-                   help="overlay / attribution images: 'folder:PATH' (e.g. Places365) or 'procedural'")
+                   help="images of the overlay and attribution augmentations: procedural (default; generated, "
+                        "offline), places365 (the paper's; after smg-fast data download places365) or folder:PATH "
+                        "(a folder of images)")
     t.add_argument("--attribution-prob", type=float, default=None,
                    help="P(attribution) in the hybrid augmentation: code 0.25 (default), paper 0.5")
     t.add_argument("--mask-warmup", type=int, default=None,
@@ -66,7 +76,9 @@ def add_parser(sub) -> None:
         t.add_argument(f"--no-{name}", action="store_true", help=f"drop the {name} loss (ablation)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field (see smg_fast/agent/config.py), e.g. --set init_steps=500")
-    t.add_argument("--compile", action="append_const", dest="set", const="compile=true", help="compile each update into one graph (torch.compile: inductor on CPU, CUDA graphs on a GPU); same as --set compile=true")
+    t.add_argument("--compile", action="append_const", dest="set", const="compile=true",
+                   help="compile each update into one graph (torch.compile: inductor on CPU, CUDA graphs on a GPU); "
+                        "same as --set compile=true")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-pictures", action="store_true", help="skip the pictures at the end of the run")
     t.set_defaults(func=run)

@@ -10,10 +10,10 @@ from smg_fast.cli.common import check_modes_text, eval_settings, needs_intensity
 
 def add_parser(sub) -> None:
     v = sub.add_parser("visualize", help="PNG grids (obs, mask, background, attribution, reconstruction) and an MP4")
-    v.add_argument("--run", required=True)
-    v.add_argument("--modes", default="all")
+    v.add_argument("--run", required=True, help="a trained smg run directory")
+    v.add_argument("--modes", default="all", help="comma-separated modes or 'all' (default all)")
     v.add_argument("--video-mode", default=None, help="mode of the MP4 episode (default: the last mode)")
-    v.add_argument("--device", default="cpu")
+    v.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     v.add_argument("--out", default=None, help="default RUN/pictures")
     v.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="--set distracting_cs_intensity=X for the distracting_cs mode (default: the run's)")
