@@ -28,6 +28,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=".venv/bin/python -m pip"
 $PIP install -q torch==2.13.0 ninja setuptools wheel
-echo "[setup] building smg-fast (C++ extension, ~1 min on 2 cores)"
+echo "[setup] building smg-fast (C++ extension: about 4 min on 2 idle cores, 10 or more on busy ones)"
 MAX_JOBS="${MAX_JOBS:-2}" $PIP install -q --no-build-isolation -e ".[test]"
 .venv/bin/python -c "import smg_fast.ops, torch; print('[setup] ok: torch', torch.__version__, '| smg_fast ops loaded')"
+echo "[setup] smg-fast is .venv/bin/smg-fast; to type plain smg-fast in this shell: source .venv/bin/activate"

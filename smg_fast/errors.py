@@ -9,6 +9,9 @@ line turns them into one line on stderr and an exit status.
 * :class:`DataError` (a RuntimeError): a data file that is there but damaged (exit status 1);
 * :class:`RunError` (a RuntimeError): a run stopped for a reason found while it ran (a NaN loss, a failed
   evaluation, a log that cannot be written), with its state saved (exit status 1).
+* :class:`Notice` (a UserWarning): something to know that does not stop the command (part of an optional
+  data set missing, a reference left out of a table); the command line shows each once, as one line
+  ``smg-fast CMD: warning: ...``.
 """
 from __future__ import annotations
 
@@ -35,6 +38,11 @@ class DataError(RuntimeError):
 
 class RunError(RuntimeError):
     """A run stopped for a reason found while it ran; the message says what was saved and how to go on."""
+
+
+class Notice(UserWarning):
+    """Something the user should know that does not stop the command; the message says what it means for
+    the results and what to do about it."""
 
 
 def show_value(value) -> str:

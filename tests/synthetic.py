@@ -93,8 +93,12 @@ class NullEvaluator:
     def open(self, episodes: int) -> None:
         pass
 
-    def evaluate(self, agent, episodes: int, progress=None) -> dict[str, list[float]]:
+    def evaluate(self, agent, episodes: int, progress=None, watch=None) -> dict[str, list[float]]:
         self.evaluations += 1
+        for m in self.modes:
+            for done in range(episodes + 1):
+                if watch is not None:
+                    watch(m, done)
         return {m: [0.0] * episodes for m in self.modes}
 
     def state_dict(self) -> dict:

@@ -382,7 +382,7 @@ def test_stop_signal_inside_the_burst_then_resume_and_extend(tmp_path, monkeypat
     monkeypatch.setattr(train, "train", synthetic_train())
     code, err, out = run("train", "--resume", str(run_dir), "--no-progress", capsys=capsys)
     assert code == 0, err
-    assert ckpt.load_checkpoint(run_dir)["step"] == 30 and "| train | 0.0 ± 0.0 |" in out
+    assert ckpt.load_checkpoint(run_dir)["step"] == 30 and "| train | 0.0 (n = 1) |" in out
     code, err, out = run("train", "--resume", str(run_dir), "--steps", "40", "--no-progress", capsys=capsys)
     assert code == 0, err
     assert ckpt.load_checkpoint(run_dir)["step"] == 40 and "Evaluation at step 40" in out

@@ -13,6 +13,9 @@ README_MAX_LINES = 300
 
 # Pages the README links to that another change adds; each leaves this list in the change that adds it.
 PENDING = {"docs/install.md"}
+# Pages of docs/ whose link from the README another change adds (the README's own); each leaves this list in
+# that change.
+LINK_PENDING = {"first-hour.md"}
 
 # What .ci/run does instead of a part of the README's command 1: CI is offline, so the reference data replaces
 # the download.
@@ -86,7 +89,9 @@ def test_pending_pages_have_not_landed_yet():
 def test_every_docs_page_is_linked_from_the_readme():
     linked = {(ROOT / t.partition("#")[0]).resolve() for t in links(README) if relative(t)}
     orphans = [p.name for p in sorted((ROOT / "docs").glob("*.md")) if p.resolve() not in linked]
-    assert not orphans, f"docs pages the README does not link to: {orphans}"
+    assert not set(orphans) - LINK_PENDING, f"docs pages the README does not link to: {orphans}"
+    linked_now = sorted(LINK_PENDING - set(orphans))
+    assert not linked_now, f"the README links {linked_now} now: remove them from LINK_PENDING in tests/test_docs.py"
 
 
 def newcomer_commands():

@@ -14,7 +14,8 @@ def test_doctor_reports_the_stack_and_passes_every_op_on_cpu():
     out = subprocess.run([sys.executable, "-m", "smg_fast.cli", "doctor", "--repeats", "1"], capture_output=True,
                          text=True, timeout=900, env={**os.environ})
     assert out.returncode == 0, out.stderr[-2000:]
-    for expected in ("torch", "rendering (MUJOCO_GL)", "DMC-GB colours", "composite fwd+bwd", "replay_gather",
+    for expected in ("torch", "rendering (MUJOCO_GL)", "DMC-GB color_hard", "DMC modes that run", "composite fwd+bwd",
+                     "replay_gather",
                      "upsample_conv2d fwd+bwd", "all 7 fused ops pass on cpu"):
         assert expected in out.stdout, expected
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smg_fast.data import DOWNLOAD_COMMAND
+from smg_fast.data import download_command
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -78,7 +78,7 @@ def check_overlay_source(source: str, data_dir: str | os.PathLike | None = None)
 
         train = places365.train_dir(data_dir)
         if not any(train.iterdir()):
-            raise FileNotFoundError(f"{train} is empty; run `{DOWNLOAD_COMMAND} places365 --force` to "
+            raise FileNotFoundError(f"{train} is empty; run `{download_command()} places365 --force` to "
                                     "reinstall the images")
         return
     if isinstance(source, str) and source.startswith("folder:"):

@@ -14,6 +14,13 @@ from smg_fast.cli import data, doctor, evaluate, random_policy, report, sweep, t
 
 SUBCOMMANDS = (train, evaluate, random_policy, visualize, doctor, data, sweep, report)
 
+# What `smg-fast --help` says first (plain text: argparse prints it as it is, re-wrapped).
+DESCRIPTION = ("Train and evaluate SMG (Focus On What Matters: Separated Models For Visual-Based RL Generalization, "
+               "NeurIPS 2024) and its baselines on DMC-GB and SMG's robot tasks. A first run: smg-fast train "
+               "--task cartpole-swingup --preset quick (minutes on a CPU). Mistakes are one line on stderr with "
+               "exit status 2 (a value that cannot work) or 1 (something missing or failing at run time); "
+               "--debug shows the traceback.")
+
 
 class _Parser(argparse.ArgumentParser):
     """Argument errors on one line naming the command and where its help is (not the usage block), exit
@@ -24,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="smg-fast", description=__doc__)
+    parser = _Parser(prog="smg-fast", description=DESCRIPTION)
     parser.add_argument("--debug", action="store_true",
                         help="show the Python traceback of an error (after any subcommand too)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(data.main(argv[lead_debug + 2:] + (["--debug"] if lead_debug else [])))
     args = build_parser().parse_args(argv)
     prog = f"smg-fast {args.command}"
+    from smg_fast.cli.common import show_warnings
+
+    restore_warnings = show_warnings(prog)
     try:
         from smg_fast.cli.common import check_no_empty
 
@@ -88,5 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             message = "out of memory"
         print(f"{prog}: error: {message}", file=sys.stderr)
         sys.exit(status)
+    finally:
+        restore_warnings()
     if code:
         sys.exit(code)

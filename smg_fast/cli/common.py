@@ -6,7 +6,42 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from smg_fast.errors import SettingError, UsageError, show_value
+from smg_fast.errors import Notice, SettingError, UsageError, show_value
+
+
+def warn(message: str) -> None:
+    """A warning of the command itself: one line ``smg-fast CMD: warning: ...`` (see :func:`show_warnings`)."""
+    import warnings
+
+    warnings.warn(message, Notice, stacklevel=2)
+
+
+def show_warnings(prog: str):
+    """From now on each warning is shown once, as one line ``PROG: warning: MESSAGE`` on stderr (above any
+    progress bar): smg-fast's own (:class:`~smg_fast.errors.Notice`) as they are, a library's with its
+    category and origin. Returns a function that restores Python's way."""
+    import warnings
+
+    seen: set[str] = set()
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if text in seen:
+            return
+        seen.add(text)
+        if not issubclass(category, Notice):
+            text += f" ({category.__name__} from {Path(filename).name}:{lineno})"
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"{prog}: warning: {text}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+    def restore() -> None:
+        warnings.showwarning = previous
+
+    return restore
 
 
 def dest(flag: str) -> str:
@@ -143,13 +178,14 @@ def run_config(run: str, flag: str = "--run"):
     return read_config(path)
 
 
-def references_or_note(cfg, progress: bool) -> dict:
-    """The run's references (random policy, paper); a reference that cannot be measured is left out with a
-    note rather than failing the end of a finished run."""
+def references_or_note(cfg, progress: bool, modes=None) -> dict:
+    """The run's references (random policy, paper) for ``modes`` (default: the run's evaluation modes); a
+    reference that cannot be measured is left out with a warning rather than failing the end of a finished
+    run."""
     from smg_fast.experiments import references
 
     try:
-        return references.run_references(cfg, progress)
+        return references.run_references(cfg, progress, modes)
     except Exception as e:  # noqa: BLE001 - optional: the table is written without it
-        print(f"random-policy reference not measured ({type(e).__name__}: {e})", file=sys.stderr)
-        return {references.PAPER: references.run_paper_references(cfg)}
+        warn(f"the random-policy reference was not measured ({type(e).__name__}: {e}); the table leaves it out")
+        return {references.PAPER: references.run_paper_references(cfg, modes)}

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from smg_fast.data import DOWNLOAD_COMMAND
+from smg_fast.data import DOWNLOAD_COMMAND, download_command
 from smg_fast.data.download import BASE_URL_ENV_VAR, DEFAULT_BASE_URL, download
 from smg_fast.data.fetch import DownloadError, UsageError
 from smg_fast.data.manifest import GROUPS
@@ -72,10 +72,10 @@ def build_parser(prog: str = f"{DOWNLOAD_COMMAND}") -> argparse.ArgumentParser:
     p.add_argument("--dir", dest="data_dir", default=None,
                    help="data directory (default: $SMG_FAST_DATA or ~/.cache/smg-fast)")
     p.add_argument("--base-url", default=None,
-                   help=f"dmcgb/robot: where <repo>/<commit>/<path> is served (default: ${BASE_URL_ENV_VAR} or "
-                        f"{DEFAULT_BASE_URL}); places365: where the archives are (default: "
-                        f"${places365.BASE_URL_ENV_VAR} or {places365.DEFAULT_BASE_URL}); davis: where the archive "
-                        f"is (default: ${davis.BASE_URL_ENV_VAR} or {davis.DEFAULT_BASE_URL})")
+                   help=f"where the files are served (dmcgb/robot: <repo>/<commit>/<path>); by default "
+                        f"${BASE_URL_ENV_VAR} or {DEFAULT_BASE_URL} for dmcgb/robot, "
+                        f"${places365.BASE_URL_ENV_VAR} or {places365.DEFAULT_BASE_URL} for places365, "
+                        f"${davis.BASE_URL_ENV_VAR} or {davis.DEFAULT_BASE_URL} for davis")
     p.add_argument("--only", action="append", metavar="GLOB",
                    help="dmcgb/robot: fetch only local names matching GLOB (repeatable), e.g. 'dmcgb/color_*'")
     p.add_argument("--force", action="store_true",
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) not in (None, False)]
         if given:
             verb = "applies" if len(given) == 1 else "apply"
-            where = " or ".join(f"`{DOWNLOAD_COMMAND} {g}`" for g in groups)
+            where = " or ".join(f"`{download_command()} {g}`" for g in groups)
             raise UsageError(f"{', '.join(given)} only {verb} to {where}")
 
     try:

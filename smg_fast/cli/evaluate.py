@@ -13,10 +13,11 @@ from smg_fast.errors import UsageError
 def add_parser(sub) -> None:
     e = sub.add_parser("eval", help="evaluate trained runs on DMC-GB modes; writes a Markdown + CSV table")
     e.add_argument("--run", nargs="+", required=True, help="run directories (one per seed)")
-    e.add_argument("--modes", default="all", help="comma-separated modes or 'all'")
-    e.add_argument("--episodes", type=int, default=5, help="episodes per mode and seed (paper tables: 5)")
-    e.add_argument("--envs", type=int, default=2, help="parallel env workers per mode")
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--modes", default="all", help="comma-separated modes or 'all' (default all)")
+    e.add_argument("--episodes", type=int, default=5,
+                   help="episodes per mode and seed (default 5, as the paper's tables)")
+    e.add_argument("--envs", type=int, default=2, help="parallel env workers per mode (default 2)")
+    e.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     e.add_argument("--out", default=None, help="output path stem (default RUN/eval_table)")
     e.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="the evaluation's distracting_cs intensity: --set distracting_cs_intensity=X (default: the "
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from smg_fast.experiments import references
     from smg_fast.run.checkpoint import load_agent
     from smg_fast.run.evaluate import Evaluator
+    from smg_fast.run.progress import working
 
     check_number(args.episodes, "--episodes", 1, 10_000)
     check_number(args.envs, "--envs", 1, 64)
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     machine.check_data(tasks[0], modes, intensity)
     per_seed = {}
     for run in args.run:
-        cfg, agent = load_agent(run, device=args.device, previous=args.previous_checkpoint)
+        with working(f"loading {run}", not args.no_progress):
+            cfg, agent = load_agent(run, device=args.device, previous=args.previous_checkpoint)
         cfg.distracting_cs_intensity = intensity
         evaluator = Evaluator(cfg, modes, args.envs)
         name = f"seed {cfg.seed}"  # distinct: mixing_problem refused a seed given twice
@@ -67,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             evaluator.close()
     cfgs[0].distracting_cs_intensity = intensity
-    refs = references_or_note(cfgs[0], not args.no_progress)
-    md, rows = references.comparison_table(per_seed, [mode_label(m, intensity) for m in modes], refs, cfgs[0])
+    labels = [mode_label(m, intensity) for m in modes]
+    refs = references_or_note(cfgs[0], not args.no_progress, labels)
+    md, rows = references.comparison_table(per_seed, labels, refs, cfgs[0])
     print(md, flush=True)  # before the files: a failed write never loses the table
     paths = references.write_comparison(md, rows, out)
     print(f"written: {paths[0]}, {paths[1]}")

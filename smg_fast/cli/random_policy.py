@@ -11,11 +11,11 @@ from smg_fast.errors import SettingError
 
 def add_parser(sub) -> None:
     r = sub.add_parser("random", help="returns of a uniform random policy: the baseline a learning curve must beat")
-    r.add_argument("--task", required=True)
+    r.add_argument("--task", required=True, help="e.g. walker-walk, cartpole-swingup, robot-reach")
     r.add_argument("--modes", default="train", help="comma-separated modes or 'all' (default train)")
-    r.add_argument("--episodes", type=int, default=10)
-    r.add_argument("--envs", type=int, default=2, help="parallel env workers per mode")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--episodes", type=int, default=10, help="episodes per mode (default 10)")
+    r.add_argument("--envs", type=int, default=2, help="parallel env workers per mode (default 2)")
+    r.add_argument("--seed", type=int, default=0, help="seeds the actions and the episodes' start states (default 0)")
     r.add_argument("--action-repeat", type=int, default=None, help="default: the paper's for the task")
     r.add_argument("--out", default=None, help="also write OUT.md and OUT.csv")
     r.add_argument("--set", action="append", metavar="KEY=VALUE",

@@ -86,7 +86,8 @@ def add_parser(sub) -> None:
         description="Run every combination of an experiment grid (methods × tasks × seeds × presets × ablations) "
                     "as an independent `smg-fast train` process on Ray, locally or on a cluster (--address). "
                     "Re-running skips finished runs and resumes the others. Grid format: smg_fast/experiments/grid.py; "
-                    "example: grids/table1.toml.")
+                    "example: grids/table1.toml. Needs Ray, which the [sweep] extra installs: "
+                    "pip install --no-build-isolation -e '.[sweep]'.")
     p.add_argument("grid", help="grid file (.toml, .yaml) or an existing sweep directory")
     p.add_argument("--dir", default=None, help="sweep directory (default sweeps/<grid name>)")
     p.add_argument("--status", action="store_true",

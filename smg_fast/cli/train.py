@@ -3,10 +3,10 @@ made before anything starts, and the end-of-run table, curves and pictures."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from smg_fast.cli.common import (check_modes_text, dest, parse_set_pairs, references_or_note, setting_error)
+from smg_fast.cli.common import (check_modes_text, dest, parse_set_pairs, references_or_note, setting_error,
+                                 warn)
 from smg_fast.errors import SettingError, UsageError
 
 
@@ -31,7 +31,10 @@ def add_parser(sub) -> None:
     from smg_fast.rules import OneOf
 
     declared = run_settings()
-    t = sub.add_parser("train", help="train an agent (SMG by default) on a task", formatter_class=_HelpFormatter)
+    t = sub.add_parser("train", help="train an agent (SMG by default) on a task", formatter_class=_HelpFormatter,
+                       description="Train an agent on a task, then evaluate it beside a random policy and the "
+                                   "paper, draw its learning curves and (SMG) its pictures. A first run: "
+                                   "--task cartpole-swingup --preset quick (minutes on a CPU).")
     t.add_argument("--task", default=None, help=f"{declared['task'].help} (default {RunConfig.task})")
     t.add_argument("--algo", default=None, choices=tuple(METHODS), help=f"default {RunConfig.algo}")
     t.add_argument("--preset", default=None, choices=PRESETS,
@@ -84,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     overrides, given = flag_settings(args)
     cfg = resume_config(args, overrides, given) if args.resume else fresh_config(args, overrides, given)
     check_machine(cfg, fresh=not args.resume, given=given)
+    if not cfg.device.startswith("cuda"):
+        say_how_long(cfg, resumed_step(args) if args.resume else 0)
 
     from smg_fast.run.trainer import TrainingStopped, say, train
 
@@ -99,8 +104,42 @@ def run(args: argparse.Namespace) -> int:
         if created:
             remove_unused(run_dir)
         raise
-    print(f"run directory: {run_dir}")
+    print(f"run directory: {run_dir} ({disk_use(run_dir) / 1e6:,.0f} MB on disk)")
     return report(run_dir, cfg, pictures=not args.no_pictures, progress=not args.no_progress)
+
+
+def disk_use(path: Path) -> int:
+    """Bytes of the files under ``path``."""
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def resumed_step(args: argparse.Namespace) -> int:
+    """The step ``--resume`` continues from (that of the checkpoint it loads)."""
+    from smg_fast.run.checkpoint import read_manifest
+
+    manifest = read_manifest(Path(args.resume)) or {}
+    entry = (manifest.get("previous") or {}) if args.previous_checkpoint else manifest
+    return int(entry.get("step", 0))
+
+
+def say_how_long(cfg, step: int = 0) -> None:
+    """Once, at the start: a CPU run projected to take hours says how long, from the measured cost of an
+    update, and what finishes sooner."""
+    from smg_fast.command import command
+    from smg_fast.config import make_config
+    from smg_fast.run.eta import CPU_UPDATE_SECONDS, LONG_RUN_S, projected_cpu_seconds
+    from smg_fast.run.progress import long_duration_text
+
+    seconds = projected_cpu_seconds(cfg, step)
+    if seconds <= LONG_RUN_S:
+        return
+    quick = projected_cpu_seconds(make_config(cfg.task, cfg.algo, "quick"))
+    per_update = CPU_UPDATE_SECONDS.get(cfg.algo)
+    cost = f" at about {per_update:.1f} s each" if per_update else ""
+    warn(f"this run's {cfg.train_steps - step:,} steps take {long_duration_text(seconds)} on a CPU (its "
+         f"{cfg.algo} updates{cost}, measured on a 2-core CPU at batch 64); for a first run try "
+         f"`{command(f'train --task {cfg.task} --algo {cfg.algo} --preset quick')}` "
+         f"({long_duration_text(quick)}), or train on an NVIDIA GPU with --device cuda")
 
 
 def remove_unused(run_dir: Path) -> None:
@@ -244,23 +283,25 @@ def report(run_dir: Path, cfg, pictures: bool = True, progress: bool = True) -> 
     import csv
 
     from smg_fast.experiments import references
+    from smg_fast.run.progress import working
 
     rows = list(csv.DictReader(open(Path(run_dir) / "eval.csv")))
     last = max(int(r["step"]) for r in rows)
     returns = {r["mode"]: [float(x) for x in r["returns"].split()] for r in rows if int(r["step"]) == last}
-    refs = references_or_note(cfg, progress)
+    refs = references_or_note(cfg, progress, list(returns))
     md, table_rows = references.comparison_table({f"seed {cfg.seed}": returns}, list(returns), refs, cfg, last)
     paths = references.write_comparison(md, table_rows, Path(run_dir) / "final_eval")
     print(f"\nEvaluation at step {last} ({cfg.eval_episodes} episodes per mode):\n{md}\n(also {paths[0]}, {paths[1]})")
     try:
-        from smg_fast.experiments import run_curves
+        with working("drawing the learning curves", progress):
+            from smg_fast.experiments import run_curves
 
-        title = f"{cfg.task}, {cfg.algo}, {cfg.train_steps:,} steps ({cfg.preset} preset)"
-        out = run_curves.plot_learning_curves([run_dir], Path(run_dir) / "curves.png", title=title, references=refs,
-                                              x_max=cfg.train_steps)
+            title = f"{cfg.task}, {cfg.algo}, {cfg.train_steps:,} steps ({cfg.preset} preset)"
+            out = run_curves.plot_learning_curves([run_dir], Path(run_dir) / "curves.png", title=title,
+                                                  references=refs, x_max=cfg.train_steps)
         print(f"learning curves: {out}")
     except (ImportError, ValueError, OSError) as e:
-        print(f"learning curves not drawn: {e}", file=sys.stderr)
+        warn(f"the learning curves were not drawn: {e}")
     from smg_fast.agent import method
 
     if method(cfg.algo).explains and pictures:
@@ -268,7 +309,8 @@ def report(run_dir: Path, cfg, pictures: bool = True, progress: bool = True) -> 
         from smg_fast.run.checkpoint import load_agent
         from smg_fast.tasks import env_kwargs
 
-        _, agent = load_agent(run_dir)
+        with working("loading the trained agent for the pictures", progress):
+            _, agent = load_agent(run_dir)
         paths = pics.save_mode_grids(agent, cfg.task, list(cfg.eval_modes), Path(run_dir) / "pictures",
                                      seed=cfg.seed, overlay_source=cfg.agent.overlay_source,
                                      env_kwargs=env_kwargs(cfg), progress=progress)

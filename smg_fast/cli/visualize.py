@@ -10,10 +10,10 @@ from smg_fast.cli.common import check_modes_text, eval_settings, needs_intensity
 
 def add_parser(sub) -> None:
     v = sub.add_parser("visualize", help="PNG grids (obs, mask, background, attribution, reconstruction) and an MP4")
-    v.add_argument("--run", required=True)
-    v.add_argument("--modes", default="all")
+    v.add_argument("--run", required=True, help="a trained smg run directory")
+    v.add_argument("--modes", default="all", help="comma-separated modes or 'all' (default all)")
     v.add_argument("--video-mode", default=None, help="mode of the MP4 episode (default: the last mode)")
-    v.add_argument("--device", default="cpu")
+    v.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     v.add_argument("--out", default=None, help="default RUN/pictures")
     v.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="--set distracting_cs_intensity=X for the distracting_cs mode (default: the run's)")
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from smg_fast.run import pictures
     from smg_fast.run.checkpoint import load_agent
     from smg_fast.run.directory import RunDirError
+    from smg_fast.run.progress import working
     from smg_fast.tasks import env_kwargs
 
     machine.check_device(args.device)
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     machine.check_writable_file(out / "episode.mp4", "--out")
     machine.check_overlay_source(cfg.agent.overlay_source, "the run's overlay_source")
     machine.check_data(cfg.task, [*modes, video_mode], intensity)
-    cfg, agent = load_agent(args.run, device=args.device, previous=args.previous_checkpoint)
+    with working(f"loading {args.run}", not args.no_progress):
+        cfg, agent = load_agent(args.run, device=args.device, previous=args.previous_checkpoint)
     cfg.distracting_cs_intensity = intensity
     out.mkdir(parents=True, exist_ok=True)
     kw = dict(seed=cfg.seed, overlay_source=cfg.agent.overlay_source, env_kwargs=env_kwargs(cfg),

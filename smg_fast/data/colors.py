@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DOWNLOAD_COMMAND, require
+from . import download_command, require
 
 COLOR_KEYS = ("grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb")
 
@@ -114,7 +114,7 @@ def load_colors(mode: str, data_dir: str | os.PathLike | None = None) -> list[di
     if problem:
         from smg_fast.errors import DataError
 
-        raise DataError(f"{path} is damaged: {problem}; `{DOWNLOAD_COMMAND} dmcgb --force` fetches a verified copy")
+        raise DataError(f"{path} is damaged: {problem}; `{download_command()} dmcgb --force` fetches a verified copy")
     return [{k: np.asarray(e[k], dtype=np.float64) for k in COLOR_KEYS} for e in entries]
 
 

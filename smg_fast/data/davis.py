@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, TextIO
 
-from . import DOWNLOAD_COMMAND, ENV_VAR, MissingDataError, missing_message, resolve_data_dir
+from . import ENV_VAR, MissingDataError, download_command, missing_message, resolve_data_dir
 from .fetch import (DownloadError, LocalWriteError, TransferError, UsageError, ensure_free_space, fetch,
                     replace_file, resolve_base_url)
 
@@ -250,7 +250,7 @@ def install(data_dir: str | os.PathLike | None = None, *, base_url: str | None =
     out.write(TERMS)
     if not accept_licence and not (ask is not None and ask(TERMS)):
         raise UsageError(f"the DAVIS terms above were not accepted; nothing was downloaded (run "
-                         f"`{DOWNLOAD_COMMAND} {GROUP} --accept-licence` to accept them)")
+                         f"`{download_command()} {GROUP} --accept-licence` to accept them)")
     out.write(f"smg-fast data: DAVIS-2017 TrainVal 480p into {root} (from {base_url})\n")
     downloads = root / "downloads"
     try:

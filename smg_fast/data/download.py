@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, TextIO
 
-from . import DOWNLOAD_COMMAND, ENV_VAR, resolve_data_dir
+from . import DOWNLOAD_COMMAND, ENV_VAR, download_command, resolve_data_dir
 from .colors import convert_color_pickle
 from .fetch import (LocalWriteError, RemoteFileError, TransferError, UnreachableError,
                     UsageError, fetch, replace_file, resolve_base_url)
@@ -98,6 +98,20 @@ def _verified(path: Path, e: ManifestEntry) -> bool:
 
 def _is_complete(root: Path, e: ManifestEntry) -> bool:
     return _verified(root / e.download_name, e) and (root / e.local).is_file()
+
+
+def offline_hint(todo: list[ManifestEntry]) -> str:
+    """What to do when the server cannot be reached: the network settings, or, offline, an existing copy of the
+    files (``$SMG_FAST_DATA``) in the manifest's layout instead of the download."""
+    from smg_fast.command import command
+
+    from . import _manifest_table
+
+    example = next((e.local for e in todo if e.local.endswith(".json")), todo[0].local if todo else "")
+    return (f"; check the network, --base-url or ${BASE_URL_ENV_VAR}. Offline, skip the download: point ${ENV_VAR} "
+            f"at a folder that already holds the files (e.g. export {ENV_VAR}=../shared/data; names and git blob "
+            f"ids in the manifest {_manifest_table.__file__}, e.g. {example}), then `{command('doctor')}` shows "
+            "which modes it serves")
 
 
 def download(group: str = "all", data_dir: str | os.PathLike | None = None, *, base_url: str | None = None,
@@ -170,8 +184,7 @@ def download(group: str = "all", data_dir: str | os.PathLike | None = None, *, b
                 part.unlink(missing_ok=True)
             report.failed += [x.local for x in todo[i - 1:]]
             report.error = str(err)
-            hint = (f"; check the network, --base-url or ${BASE_URL_ENV_VAR}"
-                    if isinstance(err, UnreachableError) else "")
+            hint = offline_hint(todo) if isinstance(err, UnreachableError) else ""
             out.write(f"{DOWNLOAD_COMMAND}: error: {err}{hint} ({len(todo) - i + 1} file(s) not fetched)\n")
             return report
         report.fetched.append(e.local)
@@ -179,5 +192,5 @@ def download(group: str = "all", data_dir: str | os.PathLike | None = None, *, b
     out.write(f"done: {len(report.fetched)} fetched, {len(report.skipped)} already present, "
               f"{len(report.refused)} refused, {len(report.failed)} failed\n")
     if not report.ok:
-        out.write(f"some files are missing or were refused; re-run `{DOWNLOAD_COMMAND} {group}` to retry\n")
+        out.write(f"some files are missing or were refused; re-run `{download_command()} {group}` to retry\n")
     return report

@@ -43,7 +43,7 @@ from typing import Callable, Mapping, TextIO
 
 import numpy as np
 
-from . import ENV_VAR, MissingDataError, missing_message, resolve_data_dir
+from . import ENV_VAR, MissingDataError, download_command, missing_message, resolve_data_dir
 from .fetch import (DownloadError, LocalWriteError, TransferError, UsageError, resolve_base_url,
                     ensure_free_space, fetch, replace_file)
 
@@ -147,7 +147,7 @@ def image_index(data_dir: str | os.PathLike | None = None) -> tuple[Path, np.nda
         rels = [r.encode() for r in _scan(train)]
     if not rels:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {train}; "
-                                f"run `smg-fast data download {GROUP} --force` to reinstall them")
+                                f"run `{download_command()} {GROUP} --force` to reinstall them")
     return train, np.array(rels, dtype=bytes)
 
 

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import DOWNLOAD_COMMAND, ENV_VAR, resolve_data_dir
+from . import ENV_VAR, download_command, resolve_data_dir
 from .manifest import ManifestEntry, entries
 
 # Git blob ids of the JSON form of upstream's colour tables, as colors.convert_color_pickle writes it.
@@ -131,7 +131,7 @@ def mode_entries(mode: str) -> list[ManifestEntry]:
 
 def repair_hint(root: Path) -> str:
     where = "" if root == resolve_data_dir() and not os.environ.get(ENV_VAR) else f" --dir {root}"
-    return f"`{DOWNLOAD_COMMAND} dmcgb{where} --force` fetches a verified copy"
+    return f"`{download_command()} dmcgb{where} --force` fetches a verified copy"
 
 
 def check_modes(modes, data_dir: str | os.PathLike | None = None) -> None:
@@ -161,7 +161,7 @@ def verify_command(group: str = "all", data_dir: str | os.PathLike | None = None
     if not root.is_dir():
         from smg_fast.errors import NotAvailableError
 
-        raise NotAvailableError(f"the data directory {root} does not exist (`{DOWNLOAD_COMMAND}` fills it; "
+        raise NotAvailableError(f"the data directory {root} does not exist (`{download_command()}` fills it; "
                                 f"--dir or ${ENV_VAR} point elsewhere)")
     damaged_total = 0
     for name in (("dmcgb", "robot") if group == "all" else (group,)):
@@ -183,7 +183,7 @@ def verify_command(group: str = "all", data_dir: str | os.PathLike | None = None
         damaged_total += len(damaged)
     if damaged_total:
         where = "" if data_dir is None else f" --dir {root}"
-        print(f"{damaged_total} damaged file(s) in {root}: `{DOWNLOAD_COMMAND} {group}{where} --force` replaces "
+        print(f"{damaged_total} damaged file(s) in {root}: `{download_command()} {group}{where} --force` replaces "
               "them with verified copies", file=out)
         return 1
     print(f"every file present in {root} matches the manifest", file=out)

@@ -31,7 +31,6 @@ import hashlib
 import math
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -39,9 +38,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from smg_fast.data import DOWNLOAD_COMMAND, MissingDataError, default_data_dir, missing_message, resolve_data_dir
+from smg_fast.data import (VIDEO_COUNTS, MissingDataError, default_data_dir, missing_message, resolve_data_dir,
+                           warn_missing_videos)
 
-VIDEO_COUNTS = {"video_easy": 10, "video_hard": 100}
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 CACHE_ENV_VAR = "SMG_FAST_CACHE"
 _CACHE_VERSION = 1
@@ -259,12 +258,7 @@ def dmcgb_videos(mode: str, size: tuple[int, int], data_dir: str | os.PathLike |
     present = [p for p in expected if p.is_file()]
     if not present:
         raise MissingDataError(missing_message(f"DMC-GB {mode} videos (dmcgb/{mode}/video*.mp4)", root, "dmcgb"))
-    missing = [p.name for p in expected if not p.is_file()]
-    if missing:
-        warnings.warn(
-            f"{len(missing)} of {len(expected)} DMC-GB {mode} videos are missing in {folder} "
-            f"({', '.join(missing)}); the sequence runs over the {len(present)} present, in upstream order. "
-            f"Fetch them with `{DOWNLOAD_COMMAND} dmcgb` for the full benchmark.", stacklevel=3)
+    warn_missing_videos(mode, data_dir)
     cache = resized_cache_dir()
     return VideoSequence([str(p) for p in present], lambda i, seed: load_video(present[i], size, cache))
 

@@ -27,7 +27,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smg_fast.data import DOWNLOAD_COMMAND, ENV_VAR, MissingDataError, resolve_data_dir
+from smg_fast.data import ENV_VAR, download_command, MissingDataError, resolve_data_dir
 from smg_fast.tasks import ROBOT_MODES, ROBOT_TASKS
 
 # Public task name -> stem of upstream's scene files.
@@ -89,7 +89,7 @@ def _missing(paths: list[str], root: Path) -> MissingDataError:
     data_dir = root.parent
     return MissingDataError(
         f"robot scene files not found in the data directory {data_dir}: {shown}{hint}. Fetch them with "
-        f"`{DOWNLOAD_COMMAND} {DATA_GROUP}` (add `--dir {data_dir}` if that is not the default), or point "
+        f"`{download_command()} {DATA_GROUP}` (add `--dir {data_dir}` if that is not the default), or point "
         f"${ENV_VAR} / data_dir at a folder that holds them.")
 
 

@@ -39,6 +39,8 @@ import weakref
 
 import numpy as np
 
+from smg_fast.data import VIDEO_COUNTS, warn_missing_videos
+
 from .actions import check_actions
 from .rendering import ensure_gl_backend
 
@@ -59,7 +61,12 @@ def _worker(index, conn, obs_raw, final_raw, obs_shape, task, mode, seed, make_k
     # Ctrl-C reaches the whole process group: the parent decides (finish a step, checkpoint, close us).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        import warnings
+
         from smg_fast.envs import make
+        from smg_fast.errors import Notice
+
+        warnings.simplefilter("ignore", Notice)  # the parent says it once (VectorEnv.__init__), not each worker
 
         env = make(task, mode, seed, **make_kwargs)
         if "torch" in sys.modules:  # video modes (greenscreen, video resize); not imported otherwise (~1 s)
@@ -173,6 +180,8 @@ class VectorEnv:
         if context not in ("spawn", "forkserver"):
             raise ValueError("context must be 'spawn' or 'forkserver' (fork would copy GL state)")
         ensure_gl_backend()  # before spawning: workers inherit MUJOCO_GL
+        if mode in VIDEO_COUNTS and make_kwargs.get("background_source") in (None, "dmcgb"):
+            warn_missing_videos(mode, make_kwargs.get("data_dir"))
         self.task, self.mode = task, mode
         self.num_envs = int(num_envs)
         self.timeout = float(timeout)

@@ -136,11 +136,10 @@ def random_policy(task: str, modes, action_repeat: int, episode_length: int, epi
         except (AttributeError, OSError, ValueError, KeyError, TypeError):
             todo.append((mode, path))
     if todo:
-        from tqdm.auto import tqdm
+        from smg_fast.run.progress import steps_bar
 
         steps = math.ceil(episode_length / action_repeat) * episodes * len(todo)
-        with tqdm(total=steps, desc=f"random-policy baseline {task} (once, then cached)", unit="step",
-                  disable=not progress, leave=False) as bar:
+        with steps_bar(steps, f"random-policy baseline {task} (once, then cached)", progress) as bar:
             for mode, path in todo:
                 measured[mode] = play_random(task, mode, action_repeat, episode_length, episodes, seed, bar=bar)
                 if path is not None:
@@ -201,28 +200,34 @@ def comparable_to_paper(cfg) -> bool:
     return cfg.episode_length == spec.episode_length and cfg.action_repeat == spec.action_repeat
 
 
-def run_paper_references(cfg) -> dict[str, Reference]:
-    """The paper's numbers for a run's task, modes and method (none when its episodes are not the paper's)."""
+def run_paper_references(cfg, modes=None) -> dict[str, Reference]:
+    """The paper's numbers for a run's task and method in ``modes`` (default: the run's evaluation modes);
+    none when its episodes are not the paper's."""
     if not comparable_to_paper(cfg):
         return {}
-    return paper_references(cfg.task, list(cfg.eval_modes), cfg.algo, variant_of(cfg))
+    return paper_references(cfg.task, list(cfg.eval_modes if modes is None else modes), cfg.algo, variant_of(cfg))
 
 
-def run_references(cfg, progress: bool = False) -> dict[str, dict[str, Reference]]:
-    """The references of a run (:class:`~smg_fast.config.RunConfig`): ``{"random policy": {...}, "paper": {...}}``,
-    keyed by the modes' labels (``distracting_cs@0.1``), as the run's results are."""
+def run_references(cfg, progress: bool = False, modes=None) -> dict[str, dict[str, Reference]]:
+    """The references of a run (:class:`~smg_fast.config.RunConfig`) in ``modes`` (default: its evaluation
+    modes; ``smg-fast eval`` may evaluate others): ``{"random policy": {...}, "paper": {...}}``, keyed by the
+    modes' labels (``distracting_cs@0.1``), as the run's results are."""
     from smg_fast.tasks import mode_label
 
-    modes = [mode_label(m, getattr(cfg, "distracting_cs_intensity", None)) for m in cfg.eval_modes]
+    if modes is None:
+        modes = [mode_label(m, getattr(cfg, "distracting_cs_intensity", None)) for m in cfg.eval_modes]
+    modes = list(modes)
     return {RANDOM: random_policy(cfg.task, modes, cfg.action_repeat, cfg.episode_length, progress=progress),
-            PAPER: run_paper_references(cfg)}
+            PAPER: run_paper_references(cfg, modes)}
 
 
 # ----------------------------------------------------------------------------------------------------
 # The table a run ends with.
 
 def _cell(r: Reference | None, decimals: int = 1) -> str:
-    return "–" if r is None else f"{r.mean:.{decimals}f} ± {r.std:.{decimals}f}"
+    if r is None:
+        return "–"
+    return f"{r.mean:.{decimals}f} (n = 1)" if r.n == 1 else f"{r.mean:.{decimals}f} ± {r.std:.{decimals}f}"
 
 
 def comparison_table(per_seed: dict[str, dict[str, list[float]]], modes, refs: dict[str, dict[str, Reference]],
@@ -231,7 +236,7 @@ def comparison_table(per_seed: dict[str, dict[str, list[float]]], modes, refs: d
     with notes that say what the references are and where the run stands, and the CSV rows (one per mode
     and seed: ``mode, seed, mean_return, std_return, episodes`` and the references' ``random_mean,
     random_std, paper_mean, paper_std, paper_table``)."""
-    from smg_fast.run.evaluate import seed_cells
+    from smg_fast.run.evaluate import mean_std, seed_cells
     from smg_fast.tasks import task_spec
 
     seeds = list(per_seed)
@@ -248,7 +253,7 @@ def comparison_table(per_seed: dict[str, dict[str, list[float]]], modes, refs: d
         cells, means, mode_rows = seed_cells(per_seed, mode)
         rows += mode_rows
         if len(seeds) > 1:
-            cells.append(f"{np.mean(means):.1f} ± {np.std(means):.1f}" if means else "–")
+            cells.append(mean_std(means) if means else "–")
         ref = rand.get(mode)
         cells.append(_cell(ref))
         if pap:

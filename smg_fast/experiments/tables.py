@@ -95,7 +95,9 @@ def fmt(x: float, decimals: int) -> str:
 
 
 def fmt_stat(s: Stat, decimals: int) -> str:
-    return f"{fmt(s.mean, decimals)} ± {fmt(s.std, decimals)}"
+    """``mean ± std``; the mean alone for one value (its std of 0 would say nothing: the legend or an
+    ``(n=1)`` note says so)."""
+    return fmt(s.mean, decimals) if s.n == 1 else f"{fmt(s.mean, decimals)} ± {fmt(s.std, decimals)}"
 
 
 def fmt_delta(d: float, pct: float | None, decimals: int) -> str:
@@ -112,7 +114,8 @@ def _common_n(block: Block) -> int | None:
 def _legend(block: Block, common: int | None) -> str:
     if block.spread == "modes":
         return "mean over the evaluation modes ± std across them"
-    text = f"mean ± std over {common} seed{'s' if common != 1 else ''}" if common else ""
+    text = (("one seed (n = 1): its mean, no spread" if common == 1 else f"mean ± std over {common} seeds")
+            if common else "")
     if any(r == AVERAGE for r in block.rows):
         text += "; average row: mean over the modes ± std across them"
     return text

@@ -117,7 +117,8 @@ class EpisodeSchedule:
         self._awaiting = False
 
 
-def run_episodes(vec, agent, episodes: int, schedule: EpisodeSchedule, on_steps=None) -> list[dict]:
+def run_episodes(vec, agent, episodes: int, schedule: EpisodeSchedule, on_steps=None,
+                 on_episode=None) -> list[dict]:
     """Play the next ``episodes`` episodes of ``schedule`` with ``agent``'s deterministic policy on the envs
     of ``vec`` (a :class:`~smg_fast.envs.VectorEnv` made with ``autoreset=False``).
 
@@ -125,7 +126,7 @@ def run_episodes(vec, agent, episodes: int, schedule: EpisodeSchedule, on_steps=
     at a time (see the module doc). Returns one record per episode, in schedule order: ``episode`` (its
     number in the schedule), ``return``, ``length`` and, where the env reports them, ``video``,
     ``color_index`` and the robot tasks' ``goal``. ``on_steps(n)``, if given, is called after each batch of
-    ``n`` env steps (a progress bar).
+    ``n`` env steps (a progress bar); ``on_episode(n)`` after the ``n``-th episode ended.
     """
     if getattr(vec, "autoreset", True):
         raise ValueError("run_episodes assigns every episode at its reset: "
@@ -159,6 +160,8 @@ def run_episodes(vec, agent, episodes: int, schedule: EpisodeSchedule, on_steps=
                 rec = records[running.pop(i)]
                 rec["return"] = float(info["episode_return"][j])
                 rec["length"] = int(info["episode_length"][j])
+                if on_episode is not None:
+                    on_episode(sum("return" in r for r in records))
                 if len(records) < episodes:
                     start(i)
     return records
@@ -233,23 +236,32 @@ class Evaluator:
         for mode in self.modes:
             self._env(mode, episodes)
 
-    def evaluate(self, agent, episodes: int, progress=None, bar: bool = False) -> dict[str, list[float]]:
-        """The returns of the next ``episodes`` episodes of every mode (keyed by its label), in episode order.
-        ``progress(label, returns)`` is called after each mode; ``bar``: a progress bar of each mode's env
-        steps."""
+    def evaluate(self, agent, episodes: int, progress=None, bar: bool = False, watch=None) -> dict[str, list[float]]:
+        """The returns of the next ``episodes`` episodes of every mode, in episode order. ``progress(mode,
+        returns)`` is called after each mode; ``bar``: a progress bar of each mode's env steps (its time
+        counting while the mode's workers start); ``watch(mode, episodes_done)`` when a mode starts and after
+        each of its episodes."""
+        from smg_fast.run.progress import steps_bar
+
         out = {}
         for mode in self.modes:
-            vec, schedule = self._env(mode, episodes), self._schedules[mode]
+            schedule = self._schedules[mode]
             before = schedule.state_dict()
+            if watch is not None:
+                watch(mode, 0)
             try:
-                with _steps_bar(bar, episodes * (getattr(vec, "max_episode_steps", None) or 0) or None,
-                                f"{self.cfg.task} {self.labels[mode]}") as steps:
-                    records = run_episodes(vec, agent, episodes, schedule, on_steps=steps.update)
+                with steps_bar(None, f"{self.cfg.task} {self.labels[mode]}", enabled=bar) as steps:
+                    vec = self._env(mode, episodes)
+                    steps.total = episodes * (getattr(vec, "max_episode_steps", None) or 0) or None
+                    steps.refresh()
+                    records = run_episodes(vec, agent, episodes, schedule, on_steps=steps.update,
+                                           on_episode=None if watch is None else lambda n: watch(mode, n))
             except BaseException:
                 # An interrupted evaluation leaves no trace: the schedule is where it was, and the envs
                 # (possibly with steps in flight) are made anew when next needed.
                 schedule.load_state_dict(before)
-                self._envs.pop(mode).close()
+                if mode in self._envs:
+                    self._envs.pop(mode).close()
                 raise
             label = self.labels[mode]
             self.last_episodes[label] = records
@@ -281,20 +293,20 @@ class Evaluator:
         self._envs.clear()
 
 
-def _steps_bar(enabled: bool, total: int | None, desc: str):
-    """A tqdm bar of env steps (``total``: every episode runs to the time limit; an episode the task ends
-    early leaves the bar short of it), closed when the mode is done."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", disable=not enabled, leave=False, dynamic_ncols=True)
-
-
 def summary_rows(step: int, returns: dict[str, list[float]]) -> list[dict]:
     return [
         {"step": step, "mode": mode, "mean_return": float(np.mean(r)), "std_return": float(np.std(r)),
          "episodes": len(r), "returns": " ".join(f"{x:.2f}" for x in r)}
         for mode, r in returns.items()
     ]
+
+
+def mean_std(values, decimals: int = 1) -> str:
+    """``mean ± std`` of ``values``; one value is ``value (n = 1)``: its std of 0 would say nothing."""
+    values = [float(v) for v in values]
+    if len(values) == 1:
+        return f"{values[0]:.{decimals}f} (n = 1)"
+    return f"{np.mean(values):.{decimals}f} ± {np.std(values):.{decimals}f}"
 
 
 def seed_cells(per_seed: dict[str, dict[str, list[float]]], mode: str) -> tuple[list[str], list[float], list[dict]]:
@@ -306,7 +318,7 @@ def seed_cells(per_seed: dict[str, dict[str, list[float]]], mode: str) -> tuple[
         if not r:
             cells.append("–")
             continue
-        cells.append(f"{np.mean(r):.1f} ± {np.std(r):.1f}")
+        cells.append(mean_std(r))
         means.append(float(np.mean(r)))
         rows.append({"mode": mode, "seed": s, "mean_return": float(np.mean(r)), "std_return": float(np.std(r)),
                      "episodes": len(r)})
@@ -325,7 +337,7 @@ def results_table(per_seed: dict[str, dict[str, list[float]]], modes) -> tuple[s
         rows += mode_rows
         if len(seeds) > 1:
             # Across seeds: mean and std of the per-seed means (the paper's convention).
-            cells.append(f"{np.mean(seed_means):.1f} ± {np.std(seed_means):.1f}" if seed_means else "–")
+            cells.append(mean_std(seed_means) if seed_means else "–")
             if seed_means:
                 rows.append({"mode": mode, "seed": "all", "mean_return": float(np.mean(seed_means)),
                              "std_return": float(np.std(seed_means)), "episodes": len(seed_means)})

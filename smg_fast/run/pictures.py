@@ -214,9 +214,10 @@ def _rollout(agent, env, steps: int, seed: int, bar=None):
 
 
 def _progress(total: int | None, desc: str, enabled: bool, unit: str = "step"):
-    from tqdm.auto import tqdm
+    """A bar whose time keeps counting between its steps (an env that starts, a grid being drawn)."""
+    from smg_fast.run.progress import steps_bar
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=False, dynamic_ncols=True)
+    return steps_bar(total, desc, enabled, unit)
 
 
 def collect_observations(agent, env, n_samples: int, every: int, seed: int = 0, bar=None) -> np.ndarray:
@@ -264,16 +265,19 @@ def save_mode_grids(agent, task: str, modes: Sequence[str], out_dir, seed: int =
     paths, last = [], []
     with _progress(len(modes) * n_samples * steps_per_episode_sample, "explain rollouts", progress) as bar:
         for mode in modes:
-            bar.set_postfix_str(mode)
+            bar.set_postfix_str(f"{mode}: starting the env")
             env = make_env(task, mode, seed, **kw)
             try:
+                bar.set_postfix_str(f"{mode}: rollout")
                 obs = collect_observations(agent, env, n_samples, steps_per_episode_sample, seed, bar)
             finally:
                 env.close()
+            bar.set_postfix_str(f"{mode}: drawing explain_{mode}.png")
             paths.append(_save_png(explain_grid(agent, obs, noise), out_dir / f"explain_{mode}.png"))
             last.append(obs[-1])
-    grid = explain_grid(agent, np.stack(last), noise[-1], row_labels=modes)
-    paths.append(_save_png(grid, out_dir / "explain_all_modes.png"))
+        bar.set_postfix_str("drawing explain_all_modes.png")
+        grid = explain_grid(agent, np.stack(last), noise[-1], row_labels=modes)
+        paths.append(_save_png(grid, out_dir / "explain_all_modes.png"))
     return paths
 
 
@@ -354,8 +358,11 @@ def save_episode_video(agent, task: str, mode: str, path, seed: int = 0, max_ste
         from smg_fast.envs import make as make_env
     from smg_fast.agent.images import OverlayImages
 
+    from smg_fast.run.progress import working
+
     kw = _env_kwargs(agent, env_kwargs)
-    env = make_env(task, mode, seed, **kw)
+    with working(f"starting the {mode} env for the video", progress):
+        env = make_env(task, mode, seed, **kw)
     try:
         limit = max_steps if max_steps is not None else getattr(env, "max_episode_steps", None)
         obs_list, returns = _episode(agent, env, seed, limit, mode, progress)

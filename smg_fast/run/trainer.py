@@ -41,9 +41,13 @@ import torch
 from tqdm.auto import tqdm
 
 from smg_fast.run import checkpoint as ckpt
+from smg_fast.run import progress
 from smg_fast.agent import make_agent
+from smg_fast.command import command
 from smg_fast.config import RunConfig
 from smg_fast.errors import RunError
+from smg_fast.run.eta import Eta
+from smg_fast.run.schedule import updates_due
 from smg_fast.run.evaluate import Evaluator, summary_rows
 from smg_fast.run.logger import Logger, MetricAverager
 from smg_fast.replay import ReplayBuffer
@@ -73,7 +77,7 @@ class TrainingStopped(Exception):
     def __init__(self, signum: int, run_dir: Path, step: int):
         self.signum, self.run_dir, self.step = signum, run_dir, step
         super().__init__(f"{signal.Signals(signum).name} at step {step}: checkpoint saved; "
-                         f"continue with: smg-fast train --resume {run_dir}")
+                         f"continue with: {command(f'train --resume {run_dir}')}")
 
 
 def say(text: str) -> None:
@@ -161,74 +165,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def update_cadence(cfg: RunConfig) -> tuple[int, int]:
-    """(k, n): after the burst, ``n`` updates every ``k``-th step: ``updates_per_step`` x ≥ 1 is n = round(x)
-    every step, x < 1 one update every k = round(1/x) steps."""
-    if cfg.updates_per_step < 1:
-        return max(1, round(1 / cfg.updates_per_step)), 1
-    return 1, max(1, round(cfg.updates_per_step))
-
-
-def updates_due(cfg: RunConfig, step: int) -> tuple[int, int]:
-    """(number of updates at this step, the step number the agent's schedule sees).
-
-    With ``updates_per_step = 1/k`` (quick preset) updates run every k-th step and the schedule
-    (actor / target / aux every 2nd update, mask warm-up) counts updates, so it alternates as upstream."""
-    if step < cfg.init_steps:
-        return 0, step
-    k, per_step = update_cadence(cfg)
-    schedule_step = step // k
-    if step == cfg.init_steps:
-        burst = cfg.init_steps if cfg.burst_updates is None else cfg.burst_updates
-        return burst, schedule_step
-    return (per_step if step % k == 0 else 0), schedule_step
-
-
 def nonfinite(means: dict[str, float]) -> str | None:
     """The first logged metric whose mean over the log interval is NaN/inf (a NaN in any update makes the
     interval's mean NaN), or None."""
     return next((k for k, v in means.items() if not math.isfinite(v)), None)
-
-
-class Eta:
-    """Time left, from measured costs: per agent step (acting and the env), per update, per evaluation and
-    per checkpoint, each an exponential average of what was measured in this run — so the estimate neither
-    ignores the update burst nor jumps when the per-step cost changes after the random phase."""
-
-    def __init__(self, cfg: RunConfig):
-        self.cfg = cfg
-        self.cost: dict[str, float] = {}
-
-    def measure(self, what: str, seconds: float, count: int = 1) -> None:
-        if count > 0:
-            per = seconds / count
-            self.cost[what] = per if what not in self.cost else 0.9 * self.cost[what] + 0.1 * per
-
-    def seconds_left(self, step: int, updates_done_at_step: int = 0) -> float | None:
-        cfg, left = self.cfg, 0.0
-        if "step" not in self.cost:
-            return None
-        updates = sum(updates_due(cfg, s)[0] for s in range(step, min(cfg.train_steps, cfg.init_steps + 1)))
-        k, per_step = update_cadence(cfg)
-        first_regular = max(step, cfg.init_steps + 1)
-        if cfg.train_steps > first_regular:
-            updates += per_step * (len(range(first_regular, cfg.train_steps)) // k)
-        updates -= updates_done_at_step
-        if updates > 0:
-            if "update" not in self.cost:
-                return None
-            left += updates * self.cost["update"]
-        left += (cfg.train_steps - step) * self.cost["step"]
-        left += (cfg.train_steps // cfg.eval_freq - step // cfg.eval_freq) * self.cost.get("eval", 0.0)
-        left += (cfg.train_steps // cfg.checkpoint_every - step // cfg.checkpoint_every + 1) * self.cost.get("checkpoint", 0.0)
-        return left
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 
 class Trainer:
@@ -290,11 +230,15 @@ class Trainer:
         self.averager = MetricAverager()
         # Continues from the checkpoint that was loaded, not from whatever manifest is newest on disk.
         self.checkpointer = ckpt.Checkpointer(self.run_dir, start=entry)
-        self.eta = Eta(cfg)
+        self.eta = Eta(cfg, len(getattr(self.evaluator, "modes", cfg.eval_modes)))
         self.checkpoint_stats: list[dict] = []  # step, seconds and bytes of each checkpoint written
         self.eval_seconds = 0.0
         self.step, self.episode = 0, 0
         self.last_checkpoint = 0
+        self.last_eval = 0
+        self.last_return: float | None = None
+        self._evaluated: float | None = None  # share of the running evaluation done (the ETA's)
+        self._running: tuple[str, float] | None = None  # (update or checkpoint, its perf_counter start)
         self.updates_done_at_step = 0  # updates of the current step already applied (a stop mid-burst)
         self.pending_eval = False  # an evaluation failed at self.step: it runs first when resumed
         if state is not None:
@@ -350,12 +294,23 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------------
 
-    def evaluate(self) -> dict[str, list[float]]:
-        """Evaluate at this step and log it. A failure saves a checkpoint at this step first, with the
-        evaluation marked pending (it runs first when the run is resumed), then raises EvaluationError."""
+    def evaluate(self, status: progress.Status | None = None) -> dict[str, list[float]]:
+        """Evaluate every mode at this step and log it (``status``: the progress line names the mode and the
+        episodes done). A failure saves a checkpoint at this step first, with the evaluation marked pending
+        (it runs first when the run is resumed), then raises EvaluationError."""
+        modes = list(getattr(self.evaluator, "modes", self.cfg.eval_modes))
+        episodes = self.cfg.eval_episodes
+
+        def watch(mode: str, done: int) -> None:
+            i = modes.index(mode) if mode in modes else 0
+            self._evaluated = (i + done / episodes) / len(modes)
+            if status is not None:
+                status.set(f"evaluating {mode} (mode {i + 1}/{len(modes)}), {done}/{episodes} episodes done")
+
         t0 = time.perf_counter()
+        self._evaluated = 0.0
         try:
-            returns = self.evaluator.evaluate(self.agent, self.cfg.eval_episodes)
+            returns = self.evaluator.evaluate(self.agent, episodes, watch=watch)
         except Exception as e:  # noqa: BLE001 - whatever failed, the run's progress is saved first
             self.pending_eval = True
             self.save()
@@ -363,13 +318,15 @@ class Trainer:
             why = f"{type(e).__name__}: {lines[-1]}" if lines else type(e).__name__
             raise EvaluationError(
                 f"the evaluation at step {self.step} failed ({why}); a checkpoint at step {self.step} was saved "
-                f"first: fix the cause (`smg-fast data verify` checks the data), then continue with: smg-fast "
-                f"train --resume {self.run_dir} (the evaluation runs first)") from e
+                f"first: fix the cause (`smg-fast data verify` checks the data), then continue with: "
+                f"{command(f'train --resume {self.run_dir}')} (the evaluation runs first)") from e
+        finally:
+            self._evaluated = None
         self.pending_eval = False
         for row in summary_rows(self.step, returns):
             self._log(self.logger.log_eval, row)
         self.eval_seconds += time.perf_counter() - t0
-        self.eta.measure("eval", time.perf_counter() - t0)
+        self.eta.measure("eval_step", time.perf_counter() - t0, self.eta.eval_steps)
         return returns
 
     def _log(self, write, row: dict) -> None:
@@ -380,7 +337,7 @@ class Trainer:
                    errno.EIO: "an I/O error"}.get(e.errno) or (e.strerror or str(e))
             where = f" ({e.filename})" if e.filename else ""
             last = (f"the last good checkpoint (step {self.last_checkpoint}) is intact; free space, then continue "
-                    f"with: smg-fast train --resume {self.run_dir}" if self.checkpointer.step is not None
+                    f"with: {command(f'train --resume {self.run_dir}')}" if self.checkpointer.step is not None
                     else "no checkpoint was written yet")
             raise LogWriteError(f"could not write the run's log at step {self.step}: {why}{where}; {last}") from None
 
@@ -390,15 +347,17 @@ class Trainer:
                     dynamic_ncols=True, desc=f"{self.cfg.algo} {self.cfg.task}",
                     bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
 
-    def _show(self, bar, ret: float | None = None, note: str = "") -> None:
-        if bar.disable:
-            return
-        parts = [f"eta {_clock(self.eta.seconds_left(self.step, self.updates_done_at_step))}"]
-        if note:
-            parts.append(note)
-        if ret is not None:
-            parts.append(f"return {ret:.1f}")
-        bar.set_postfix_str(", ".join(parts))
+    def status_parts(self) -> list[str]:
+        """The progress line's ETA and last training return (read by its timer thread too)."""
+        running = self._running
+        left = self.eta.seconds_left(
+            self.step, self.updates_done_at_step, last_eval=self.last_eval, last_checkpoint=self.last_checkpoint,
+            evaluated=self._evaluated,
+            running=None if running is None else (running[0], time.perf_counter() - running[1]))
+        parts = ["eta estimating" if left is None else f"eta {progress.clock_text(left)}"]
+        if self.last_return is not None:
+            parts.append(f"return {self.last_return:.1f}")
+        return parts
 
     def _check_finite(self, means: dict[str, float]) -> None:
         bad = nonfinite(means)
@@ -430,19 +389,20 @@ class Trainer:
     def run(self) -> None:
         cfg = self.cfg
         bar = self._bar()
+        status = progress.Status(bar, self.status_parts)
         if self.pending_eval:  # the evaluation that failed before the run stopped: where it would have run
-            returns = self.evaluate()
+            returns = self.evaluate(status)
             bar.write(f"step {self.step}: " + ", ".join(f"{m} {np.mean(r):.1f}" for m, r in returns.items()))
             if self.step >= cfg.train_steps:
                 self.save()
         obs, _ = self.env.reset()
         self.replay.add_first(obs[-3:])
         episode_return, episode_start, t0 = 0.0, self.step, time.time()
-        last_eval = self.step - self.step % cfg.eval_freq
-        last_ret = None
+        self.last_eval = self.step - self.step % cfg.eval_freq
         stop: list[int] = []
         restore_signals = catch_stop_signals(stop)
         try:
+            status.__enter__()  # redraws the line every second, also while one update or write runs
             while self.step < cfg.train_steps and not stop:
                 t_act = time.perf_counter()
                 if self.step < cfg.init_steps:
@@ -453,19 +413,22 @@ class Trainer:
                 t_act = time.perf_counter() - t_act
                 n_updates, schedule_step = updates_due(cfg, self.step)
                 while self.updates_done_at_step < n_updates and not stop:
+                    status.set(f"update burst {self.updates_done_at_step + 1}/{n_updates}" if n_updates > 1
+                               else "update")
                     t_upd = time.perf_counter()
+                    self._running = ("update", t_upd)
                     self.averager.add(self.agent.update(self.replay, schedule_step), self.step)
                     self.updates_done_at_step += 1
+                    self._running = None
                     self.eta.measure("update", time.perf_counter() - t_upd)
-                    if n_updates > 1 and self.updates_done_at_step % 10 == 0:
-                        self._show(bar, last_ret, f"update burst {self.updates_done_at_step}/{n_updates}")
                 if stop:  # stopped between updates: this step is taken after the resume
                     break
                 self.updates_done_at_step = 0
                 t_env = time.perf_counter()
                 obs, reward, terminated, truncated, _ = self.env.step(action)
                 self.replay.add(action, reward, obs[-3:], terminated)
-                self.eta.measure("step", t_act + time.perf_counter() - t_env)
+                self.eta.measure("random_step" if self.step < cfg.init_steps else "policy_step",
+                                 t_act + time.perf_counter() - t_env)
                 episode_return += reward
                 self.step += 1
                 bar.update(1)
@@ -479,28 +442,39 @@ class Trainer:
                     row.update(means)
                     self._log(self.logger.log_train, row)
                     self._check_finite(means)
-                    last_ret = episode_return
-                    if self.step - last_eval >= cfg.eval_freq or self.step >= cfg.train_steps:
-                        last_eval = self.step - self.step % cfg.eval_freq
-                        returns = self.evaluate()
+                    self.last_return = episode_return
+                    if self.step - self.last_eval >= cfg.eval_freq or self.step >= cfg.train_steps:
+                        self.last_eval = self.step - self.step % cfg.eval_freq
+                        returns = self.evaluate(status)
                         bar.write(f"step {self.step}: " + ", ".join(
                             f"{m} {np.mean(r):.1f}" for m, r in returns.items()))
                     if self.step - self.last_checkpoint >= cfg.checkpoint_every or self.step >= cfg.train_steps:
-                        self.save()
+                        self._save_showing(status)
                     obs, _ = self.env.reset()
                     self.replay.add_first(obs[-3:])
                     episode_return, episode_start, t0 = 0.0, self.step, time.time()
-                self._show(bar, last_ret)
+                if status.phase is not None:
+                    status.set(None)
             if self.last_checkpoint < self.step or stop:  # stopped, or out of budget mid-episode
                 self._check_finite(self.averager.means())
                 if not stop:
-                    self.evaluate()
-                self.save()
+                    self.last_eval = self.step
+                    self.evaluate(status)
+                self._save_showing(status)
             if stop:
                 raise TrainingStopped(stop[0], self.run_dir, self.step)
         finally:
             restore_signals()
+            status.__exit__(None, None, None)
             bar.close()
+
+    def _save_showing(self, status: progress.Status) -> None:
+        status.set(f"writing the checkpoint of step {self.step}")
+        self._running = ("checkpoint", time.perf_counter())
+        try:
+            self.save()
+        finally:
+            self._running = None
 
     def close(self) -> None:
         if self.evaluator is not None:
@@ -513,9 +487,21 @@ class Trainer:
 
 
 def train(cfg: RunConfig, resume: bool = False, progress: bool = True, previous_checkpoint: bool = False) -> Path:
-    trainer = Trainer(cfg, resume=resume, progress=progress, previous_checkpoint=previous_checkpoint)
+    """Build and run a :class:`Trainer`. A run that reaches its budget keeps only its last checkpoint,
+    once every file of it verifies (:func:`smg_fast.run.checkpoint.keep_only_last`); a stopped or failed
+    run keeps the previous one as well."""
+    from smg_fast.run.progress import working
+
+    workers = len(cfg.eval_modes) * min(cfg.eval_envs, cfg.eval_episodes)
+    start = (f"{'loading the checkpoint, ' if resume else ''}starting the {cfg.task} env, the {cfg.algo} agent "
+             f"and {workers} evaluation worker{'s' if workers != 1 else ''}")
+    with working(start, progress):
+        trainer = Trainer(cfg, resume=resume, progress=progress, previous_checkpoint=previous_checkpoint)
     try:
         trainer.run()
     finally:
         trainer.close()
+    if trainer.step >= cfg.train_steps:
+        with working("verifying the last checkpoint", progress):
+            ckpt.keep_only_last(trainer.run_dir)
     return trainer.run_dir

@@ -116,8 +116,17 @@ def test_video_sequence_frames_and_resize(video_envs, data_dir):
         env.step(np.zeros(6))
 
 
-def test_missing_video_easy_files_warn():
-    with pytest.warns(UserWarning, match=r"video3\.mp4.*smg-fast data download dmcgb"):
+def test_missing_video_easy_files_warn_once(monkeypatch):
+    import warnings
+
+    from smg_fast import data
+    from smg_fast.errors import Notice
+
+    monkeypatch.setattr(data, "_warned_videos", set())
+    with pytest.warns(Notice, match=r"4 of 10 .*video3\.mp4.*smg-fast data download dmcgb"):
+        envs.make(TASK, "video_easy", seed=0, episode_length=EPISODE).close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second env of the same folder says nothing more
         envs.make(TASK, "video_easy", seed=0, episode_length=EPISODE).close()
 
 

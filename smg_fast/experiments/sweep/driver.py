@@ -279,6 +279,8 @@ def run_sweep(grid: Grid, sweep_dir: Path, address: str | None = None, num_cpus:
 
 
 def dry_run(grid: Grid, sweep_dir: Path) -> str:
+    from smg_fast.command import command
+
     lines = []
     for spec in grid.runs:
         run = run_path(sweep_dir, spec)
@@ -286,7 +288,7 @@ def dry_run(grid: Grid, sweep_dir: Path) -> str:
         if st == "finished":
             lines.append(f"{spec.run_id}: finished (skipped)")
         elif st == "partial":
-            lines.append(f"{spec.run_id}: smg-fast train {' '.join(spec.resume_args(run, grid.run_device))}")
+            lines.append(f"{spec.run_id}: {command('train ' + ' '.join(spec.resume_args(run, grid.run_device)))}")
         else:
-            lines.append(f"{spec.run_id}: smg-fast train {' '.join(spec.train_args(run, grid.run_device))}")
+            lines.append(f"{spec.run_id}: {command('train ' + ' '.join(spec.train_args(run, grid.run_device)))}")
     return "\n".join(lines)
