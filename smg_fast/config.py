@@ -46,12 +46,12 @@ class RunConfig:
     # per task)
     frame_stack: int = setting(3, Range(lo=1, hi=16, integer=True), "frames per observation")
     image_size: int = setting(84, Range(lo=1, hi=512, integer=True),
-                              "frame side in pixels (default: the method's render size)")
+                              "frame side in pixels (the method's render size unless set)")
     action_repeat: int = setting(4, Range(lo=1, hi=1000, integer=True),
-                                 "control steps per agent step (default: the paper's per task; robot tasks: 1)")
+                                 "control steps per agent step (the paper's per task unless set; robot tasks: 1)")
     episode_length: int = setting(1000, Range(lo=1, hi=10**7, integer=True),
                                   "control steps per episode (DMC; robot tasks: agent steps)")
-    train_steps: int = setting(500_000, STEPS, "agent steps (default: the paper's per task)", flag="--steps")
+    train_steps: int = setting(500_000, STEPS, "agent steps", flag="--steps")
     # replay and updates (upstream: 1000 random steps, then a burst of init_steps updates, then one update
     # per step; replay capacity = train_steps there, 500k in Table 5)
     replay_capacity: int = setting(500_000, STEPS, "transitions the replay keeps", flag="--replay-capacity")
@@ -68,7 +68,7 @@ class RunConfig:
     eval_episodes: int = setting(3, Range(lo=1, hi=10_000, integer=True), "episodes per evaluation mode",
                                  flag="--eval-episodes")
     eval_modes: tuple[str, ...] = setting(DMC_MODES, Elsewhere("modes of the task (smg_fast.tasks.check_modes)"),
-                                          "evaluation modes (default: all of the task's)")
+                                          "evaluation modes (all of the task's unless set)")
     eval_envs: int = setting(2, Range(lo=1, hi=64, integer=True), "parallel env workers per evaluation mode",
                              flag="--eval-envs")
     # start states seeded like upstream's test envs ("train") or seed + 42 ("eval")

@@ -51,7 +51,7 @@ class SACConfig:
     # (inductor; CUDA graphs on a GPU), see smg_fast/agent/compiled.py
     fused_ops: bool = setting(True, Flag(), "the fused ops (false: their pure-PyTorch references)")
     precision: str = setting("fp32", OneOf(PRECISIONS),
-                             "fp32 (default, the paper's) or bf16: forward passes under bfloat16 autocast",
+                             "fp32 (the paper's) or bf16: forward passes under bfloat16 autocast",
                              flag="--precision")
     compile: bool = setting(False, Flag(), "each update's tensor part as compiled graphs (same math, float rounding "
                                            "aside)")

@@ -10,11 +10,20 @@ from smg_fast.cli.common import (check_modes_text, dest, parse_set_pairs, refere
 from smg_fast.errors import SettingError, UsageError
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Defaults in the help where a flag has one of its own (most take the preset's or the task's)."""
+# Run settings whose default the task sets (Table 5), not the declaration.
+PER_TASK = frozenset({"train_steps", "action_repeat", "episode_length", "eval_modes", "image_size"})
 
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
+
+def default_text(key: str, declared) -> str:
+    """"default X" of a flagged setting, with the quick preset's value where it differs."""
+    from smg_fast.config import QUICK_AGENT, QUICK_RUN
+
+    value = declared.default
+    shown = ("the paper's, per task" if key in PER_TASK else "none" if value is None
+             else str(value).lower() if isinstance(value, bool) else f"{value:,}" if isinstance(value, int) else str(value))
+    quick = {**QUICK_RUN, **QUICK_AGENT}.get(key)
+    return f"default {shown}" + (f"; quick preset {quick:,}" if isinstance(quick, int) else
+                                 f"; quick preset {quick}" if quick is not None else "")
 
 
 def setting_flags() -> dict[str, str]:
@@ -31,7 +40,7 @@ def add_parser(sub) -> None:
     from smg_fast.rules import OneOf
 
     declared = run_settings()
-    t = sub.add_parser("train", help="train an agent (SMG by default) on a task", formatter_class=_HelpFormatter,
+    t = sub.add_parser("train", help="train an agent (SMG by default) on a task",
                        description="Train an agent on a task, then evaluate it beside a random policy and the "
                                    "paper, draw its learning curves and (SMG) its pictures. A first run: "
                                    "--task cartpole-swingup --preset quick (minutes on a CPU).")
@@ -49,9 +58,10 @@ def add_parser(sub) -> None:
                         "with --set distracting_cs_intensity=X)")
     for key, s in flagged_settings().items():  # declared with the setting: smg_fast/config.py, smg_fast/agent/
         if isinstance(s.rule, OneOf):
-            t.add_argument(s.flag, default=None, choices=s.rule.values, help=s.help)
+            t.add_argument(s.flag, default=None, choices=s.rule.values, help=f"{s.help} ({default_text(key, s)})")
         else:
-            t.add_argument(s.flag, type=s.value_type, default=None, help=f"{s.help} ({s.rule.describe()})")
+            t.add_argument(s.flag, type=s.value_type, default=None,
+                           help=f"{s.help} ({s.rule.describe()}; {default_text(key, s)})")
     for name in ablation_losses():
         t.add_argument(f"--no-{name}", action="store_true", help=f"drop the {name} loss (ablation)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",

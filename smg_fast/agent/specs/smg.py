@@ -20,12 +20,12 @@ class SMGConfig(AuxConfig):
     fore_weight: float = setting(0.1, WEIGHT, "λ_fore: foreground-consistency loss (0 drops it)")
     q_consistency_weight: float = setting(0.5, WEIGHT, "λ_qc: Q-consistency loss of the critic (0 drops it)")
     mask_ratio: float = setting(0.06, UNIT, "ρ: the mask's target foreground fraction (per task, Table 5)")
-    mask_warmup: int = setting(1000, COUNT, "mask loss only after this step: code 1000 (default), paper 0",
+    mask_warmup: int = setting(1000, COUNT, "mask loss only after this step (upstream code 1000; the paper 0)",
                                flag="--mask-warmup")
     grad_clip_norm: float = setting(100.0, Range(lo=0, lo_open=True, finite=False),
                                     "auxiliary gradients clipped to this norm (inf: no clipping)")
-    attribution_prob: float = setting(0.25, UNIT, "P(attribution) in the hybrid augmentation: code 0.25 "
-                                                  "(default), paper 0.5", flag="--attribution-prob")
+    attribution_prob: float = setting(0.25, UNIT, "P(attribution) in the hybrid augmentation (upstream code "
+                                                  "0.25; the paper 0.5)", flag="--attribution-prob")
     reinit_critic_encoder: bool = setting(True, Flag(), "upstream's quirk: building the inverse-dynamics model "
                                                         "re-initialises the critic encoder")
 
