@@ -125,9 +125,10 @@ def disk_use(path: Path) -> int:
 
 def resumed_step(args: argparse.Namespace) -> int:
     """The step ``--resume`` continues from (that of the checkpoint it loads)."""
-    from smg_fast.run.checkpoint import read_manifest
+    from smg_fast.run.checkpoint import manifest_or_copy
 
-    manifest = read_manifest(Path(args.resume)) or {}
+    # the manifest the load will use: checkpoint.json, or its newest verified copy when that is unreadable
+    manifest = manifest_or_copy(Path(args.resume))[0] or {}
     entry = (manifest.get("previous") or {}) if args.previous_checkpoint else manifest
     return int(entry.get("step", 0))
 
