@@ -24,16 +24,31 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session", autouse=True)
 def _session_folders(tmp_path_factory):
-    """The data folder (synthetic DMC-GB files and robot scenes where there is none) and a private cache (resized videos, random-policy
-    returns), set for the whole session before any module fixture or test makes an environment."""
+    """The data folder (synthetic DMC-GB files and robot scenes where there is none) and a private cache
+    (resized videos, random-policy returns, data verification), set for the whole session before any module
+    fixture or test makes an environment. A test that sets a cache of its own and starts a command on DMC-GB
+    modes of the synthetic folder records the stand-ins there too (``synthetic_data.record_as_verified``)."""
     if ref.DATA is None:
-        from synthetic_data import make_data
+        from synthetic_data import make_data, record_as_verified
 
         ref.DATA = make_data(tmp_path_factory.mktemp("synthetic-data"))
         os.environ["SMG_FAST_DATA"] = str(ref.DATA)
+        # always the session's own cache here: it is told the stand-ins are upstream's files
+        os.environ["SMG_FAST_CACHE"] = str(tmp_path_factory.mktemp("smg-fast-cache"))
+        record_as_verified(ref.DATA, Path(os.environ["SMG_FAST_CACHE"]))
     if not os.environ.get("SMG_FAST_CACHE"):
         os.environ["SMG_FAST_CACHE"] = str(tmp_path_factory.mktemp("smg-fast-cache"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _stand_ins_verified():
+    """Synthetic sessions: the stand-ins recorded as verified in the session's cache before every test, since
+    a test that runs ``smg-fast data verify`` rightly records their real blob ids there."""
+    if ref.SYNTHETIC:
+        from synthetic_data import record_as_verified
+
+        record_as_verified(ref.DATA, Path(os.environ["SMG_FAST_CACHE"]))
 
 
 @pytest.fixture(scope="session")

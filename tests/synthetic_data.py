@@ -10,6 +10,15 @@ far from the key green, so that which video and which frame an environment shows
 environments read these files through their real code: the JSON loader, the PyAV decoder, upstream's resize,
 the greenscreen.
 
+Every command checks the DMC-GB files it will read against the manifest before it starts (size, then git
+blob id, cached by size and modification time: ``smg_fast.data.verify``), and stand-ins are not upstream's
+bytes. So each video is padded with a sparse tail of zeros to its upstream file's size (the decoder stops at
+the last atom; the disk holds the few KB of the real video) and :func:`record_as_verified` writes the
+session's verification cache as a verification of upstream's files would have left it. Commands then start
+on the stand-ins as on upstream's files, and the checks still run: a file changed after that (the damage
+tests) has another size or modification time and is hashed, and fails. What needs upstream's bytes
+themselves (``smg-fast data verify`` hashes every file again) asks for them (``reference_files.needs_data``).
+
 ``robot/``: the twelve scene files of SMG's two robot tasks with a stand-in arm (see :func:`make_robot`).
 """
 from __future__ import annotations
@@ -66,11 +75,35 @@ def make_dmcgb(root: Path) -> Path:
     for mode, seed in (("color_easy", 1), ("color_hard", 2)):
         dmcgb.mkdir(parents=True, exist_ok=True)
         (dmcgb / f"{mode}.json").write_text(json.dumps(colour_table(seed), indent=0))
+    from smg_fast.data import manifest
+
     for mode, indices in (("video_easy", VIDEO_EASY), ("video_hard", VIDEO_HARD)):
         (dmcgb / mode).mkdir(parents=True, exist_ok=True)
         for i in indices:
-            write_video(dmcgb / mode / f"video{i}.mp4", video_frames(i + (0 if mode == "video_easy" else 100)))
+            path = dmcgb / mode / f"video{i}.mp4"
+            write_video(path, video_frames(i + (0 if mode == "video_easy" else 100)))
+            with open(path, "r+b") as f:  # upstream's size: a sparse tail of zeros after the last atom
+                f.truncate(manifest.entry(f"dmcgb/{mode}/video{i}.mp4").size)
     return root
+
+
+def record_as_verified(root: Path, cache: Path) -> None:
+    """Record the DMC-GB stand-ins under ``root`` in the verification cache of folder ``cache`` with the git
+    blob ids the manifest expects, as hashing upstream's files there would have (see the module's text)."""
+    from smg_fast.data import manifest
+    from smg_fast.data.verify import CACHE_NAME, expected_blob
+
+    path = Path(cache) / CACHE_NAME
+    entries = json.loads(path.read_text()) if path.is_file() else {}
+    before = dict(entries)
+    for e in manifest.entries("dmcgb"):
+        local = Path(root) / e.local
+        if local.is_file():
+            st = local.stat()
+            entries[str(local.resolve())] = [st.st_size, st.st_mtime_ns, expected_blob(e)]
+    if entries != before:  # before every test (conftest): most find it as they left it
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(entries))
 
 
 # ---- SMG's robot scenes -------------------------------------------------------------------------------

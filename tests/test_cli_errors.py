@@ -44,11 +44,6 @@ SYNTH_FLAGS = ["--task", "cartpole-swingup", "--algo", "sac", "--preset", "quick
                "--set", "replay_capacity=40", "--set", "eval_freq=10000", "--no-progress", "--no-pictures"]
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("SMG_FAST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 def run(*argv: str, capsys) -> tuple[int, str, str]:
     """(exit status, stderr, stdout) of ``smg-fast ARGV`` run in-process."""
     try:

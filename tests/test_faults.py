@@ -31,24 +31,19 @@ from smg_fast.run import trainer as trainer_module
 from run_helpers import (SYNTH_FLAGS, assert_same_replay, fails, fill_disk, small_tmpfs, smg,
                          synthetic_train)
 from synthetic import NullEvaluator, SamplingAgent
+import reference_files as ref
 
 TESTS = Path(__file__).parent
-SHARED_DATA = (TESTS / ".." / ".." / "shared" / "data").resolve()
 QUICK = ["--task", "cartpole-swingup", "--preset", "quick", "--no-progress", "--no-pictures"]
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("SMG_FAST_DATA", os.environ.get("SMG_FAST_DATA") or str(SHARED_DATA))
-    monkeypatch.setenv("SMG_FAST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 def data_copy(root: Path) -> Path:
-    """The reference data as a folder of links (the files stay where they are), so that a test can damage one
-    file by replacing its link with a real file."""
-    for src in SHARED_DATA.rglob("*"):
+    """The session's data folder (upstream's files or the synthetic stand-ins, tests/reference_files.py) as a
+    folder of links (the files stay where they are), so that a test can damage one file by replacing its link
+    with a real file."""
+    for src in ref.DATA.rglob("*"):
         if src.is_file():
-            dest = root / src.relative_to(SHARED_DATA)
+            dest = root / src.relative_to(ref.DATA)
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.symlink_to(src)
     return root
@@ -62,19 +57,22 @@ def damage(root: Path, local: str, content: bytes) -> Path:
 
 
 def truncated(local: str) -> bytes:
-    data = (SHARED_DATA / local).read_bytes()
+    data = (ref.DATA / local).read_bytes().rstrip(b"\0")  # a stand-in's padding (tests/synthetic_data.py) is no content
     return data[: len(data) // 3]
 
 
-COLOUR = json.loads((SHARED_DATA / "dmcgb" / "color_hard.json").read_text())
+def colours() -> list:
+    return json.loads((ref.DATA / "dmcgb" / "color_hard.json").read_text())
+
+
 DAMAGES = {
     "truncated video": ("dmcgb/video_easy/video1.mp4", "video_easy", lambda: truncated("dmcgb/video_easy/video1.mp4")),
     "one byte flipped in a video": ("dmcgb/video_hard/video7.mp4", "video_hard", lambda: (
-        lambda d: d[:5000] + bytes([d[5000] ^ 0xFF]) + d[5001:])((SHARED_DATA / "dmcgb/video_hard/video7.mp4").read_bytes())),
+        lambda d: d[:5000] + bytes([d[5000] ^ 0xFF]) + d[5001:])((ref.DATA / "dmcgb/video_hard/video7.mp4").read_bytes())),
     "colours not JSON": ("dmcgb/color_hard.json", "color_hard", lambda: b'[{"grid_rgb1": [0.1, 0.2'),
-    "colours too few": ("dmcgb/color_hard.json", "color_hard", lambda: json.dumps(COLOUR[:50], indent=0).encode()),
+    "colours too few": ("dmcgb/color_hard.json", "color_hard", lambda: json.dumps(colours()[:50], indent=0).encode()),
     "colours wrong keys": ("dmcgb/color_hard.json", "color_hard", lambda: json.dumps(
-        [{("sky" if k == "skybox_rgb" else k): v for k, v in e.items()} for e in COLOUR], indent=0).encode()),
+        [{("sky" if k == "skybox_rgb" else k): v for k, v in e.items()} for e in colours()], indent=0).encode()),
 }
 
 
@@ -113,6 +111,8 @@ def test_eval_names_a_damaged_file_before_it_loads_any_agent(tmp_path, monkeypat
 
 
 def test_data_verify_and_doctor_pass_a_good_copy(tmp_path, capsys, monkeypatch):
+    # `data verify` hashes every file again: upstream's bytes, not stand-ins
+    ref.needs_data("dmcgb/color_easy.json", "dmcgb/color_hard.json", "dmcgb/video_hard/video3.mp4")
     data = data_copy(tmp_path / "data")
     code, err, out = smg("data", "verify", "dmcgb", "--dir", str(data), capsys=capsys)
     assert code == 0, out + err
@@ -178,7 +178,7 @@ def test_an_evaluation_that_fails_during_training_saves_a_checkpoint_first(tmp_p
     state = ckpt.load_checkpoint(run_dir)
     assert state["step"] == 20 and state["pending_eval"] is True
     (data / video).unlink()
-    (data / video).symlink_to(SHARED_DATA / video)  # repaired
+    (data / video).symlink_to(ref.DATA / video)  # repaired
     monkeypatch.setattr(trainer_module, "train", synthetic_train(evaluator=evaluator, action_dim=1))
     code, err, _ = smg("train", "--resume", str(run_dir), "--no-progress", "--no-pictures", capsys=capsys)
     assert code == 0, err

@@ -3,23 +3,14 @@ warnings, commands that work as printed. (Progress that never stalls: tests/test
 from __future__ import annotations
 
 import json
-import os
 import signal
 from pathlib import Path
-
-import pytest
 
 from smg_fast import cli
 from smg_fast.config import make_config
 from smg_fast.experiments import references
 from smg_fast.experiments.references import PAPER, RANDOM
 from smg_fast.run import checkpoint as ckpt
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path_factory, data_dir):
-    monkeypatch.setenv("SMG_FAST_DATA", str(data_dir))
-    monkeypatch.setenv("SMG_FAST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 def run(argv, capsys) -> tuple[int, str, str]:
@@ -46,16 +37,13 @@ def test_unreachable_download_names_smg_fast_data_and_the_manifest(tmp_path, cap
         assert needle in error[0], (needle, error[0])
 
 
-def test_doctor_says_which_missing_files_matter_for_which_modes(tmp_path, monkeypatch, reference_data):
-    import shutil
-
+def test_doctor_says_which_missing_files_matter_for_which_modes(tmp_path, monkeypatch, data_dir):
     from smg_fast.doctor import data_report
 
     (tmp_path / "dmcgb" / "video_easy").mkdir(parents=True)
-    # upstream's own files: the doctor verifies each against the manifest's git blob id
-    shutil.copy(reference_data / "dmcgb" / "color_hard.json", tmp_path / "dmcgb" / "color_hard.json")
-    for i in (0, 1):
-        shutil.copy(reference_data / "dmcgb" / "video_easy" / f"video{i}.mp4", tmp_path / "dmcgb" / "video_easy")
+    # links to the session's files, which verify (the doctor checks each against the manifest's git blob id)
+    for local in ("color_hard.json", "video_easy/video0.mp4", "video_easy/video1.mp4"):
+        (tmp_path / "dmcgb" / local).symlink_to(data_dir / "dmcgb" / local)
     monkeypatch.setenv("SMG_FAST_DATA", str(tmp_path))
     rows = dict(data_report())
     assert rows["DMC-GB color_hard"] == "1/1 verified"
@@ -71,10 +59,11 @@ def test_doctor_says_which_missing_files_matter_for_which_modes(tmp_path, monkey
     assert rows["DMC modes that run"] == "train, color_hard, video_easy (2 of 10 videos)"
 
 
-def test_doctor_on_the_reference_folder_explains_video_easy_6_of_10(monkeypatch, reference_data):
+def test_doctor_on_the_reference_folder_explains_video_easy_6_of_10(data_dir):
+    """The session's data folder: upstream's reference folder lacks video_easy 3, 4, 5, 7 (the synthetic
+    stand-ins too)."""
     from smg_fast.doctor import data_report
 
-    monkeypatch.setenv("SMG_FAST_DATA", str(reference_data))
     rows = dict(data_report())
     assert rows["DMC-GB video_easy"].startswith("6/10 videos verified (video3, video4, video5, video7 missing): video_easy "
                                                 "runs over the 6 present")

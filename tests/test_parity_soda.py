@@ -19,7 +19,7 @@ from smg_fast.agent.draws import ImageStream
 # such flip moves the SODA step's first-conv gradient by 6e-3 (measured on an AMD EPYC: 6 of 7 of our float32
 # replays from initial values moved by an ulp flip it, the official float32 run did not), and a replay's other
 # rounding moves it by ~1e-4.
-FP32_U1 = Tolerances(losses=1e-4, outputs=1e-4, grads=1e-4, params=1e-1, zero_grad_abs=1e-6, zero_change_abs=1e-4,
+FP32_U1 = Tolerances(losses=1e-4, outputs=1e-4, grads=1e-4, params=1e-2, zero_grad_abs=1e-6, zero_change_abs=1e-4,
                      opt_grads={"aux_opt": 1e-2})
 
 

@@ -10,7 +10,7 @@ from official import FP64, Replay, Tolerances, check_run, image_size
 from smg_fast.agent.srm import SRMAgent
 from smg_fast.ops import ring_mask
 
-FP32_U1 = Tolerances(losses=1e-5, outputs=1e-4, grads=1e-4, params=1e-2, zero_grad_abs=1e-6, zero_change_abs=1e-4)
+FP32_U1 = Tolerances(losses=1e-5, outputs=1e-4, grads=1e-4, params=2e-3, zero_grad_abs=1e-6, zero_change_abs=1e-4)
 OBS_TOL = {torch.float64: 1e-9, torch.float32: 1e-5}
 
 

@@ -24,14 +24,11 @@ from smg_fast.run import trainer as trainer_module
 from run_helpers import SYNTH_FLAGS, assert_same_replay, fails, manifest, smg, synthetic_train
 
 TESTS = Path(__file__).parent
-SHARED_DATA = (TESTS / ".." / ".." / "shared" / "data").resolve()
 
 
 @pytest.fixture(autouse=True)
-def _synthetic(monkeypatch, tmp_path_factory):
+def _synthetic(monkeypatch):
     monkeypatch.setattr(trainer_module, "train", synthetic_train())
-    monkeypatch.setenv("SMG_FAST_DATA", os.environ.get("SMG_FAST_DATA") or str(SHARED_DATA))
-    monkeypatch.setenv("SMG_FAST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +40,6 @@ def reference(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("ref") / "r"
     with pytest.MonkeyPatch.context() as m:
         m.setattr(trainer_module, "train", synthetic_train())
-        m.setenv("SMG_FAST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
         cli.main(["train", *SYNTH_FLAGS, "--run-dir", str(run_dir)])  # returns on success
         cli.main(["train", "--resume", str(run_dir), "--steps", "40", "--no-progress", "--no-pictures"])
     return ckpt.load_checkpoint(run_dir)
@@ -57,7 +53,6 @@ def reference40(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("ref40") / "r"
     with pytest.MonkeyPatch.context() as m:
         m.setattr(trainer_module, "train", synthetic_train())
-        m.setenv("SMG_FAST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
         cli.main(["train", *SYNTH_FLAGS, "--steps", "40", "--run-dir", str(run_dir)])
     return ckpt.load_checkpoint(run_dir)
 

@@ -7,7 +7,6 @@ The sweep's checks of every run's command are in tests/test_sweep.py."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -18,14 +17,11 @@ from smg_fast.run import checkpoint as ckpt
 from smg_fast.run import trainer as trainer_module
 from run_helpers import SYNTH_FLAGS, fails, smg, synthetic_train
 
-SHARED_DATA = (Path(__file__).parent / ".." / ".." / "shared" / "data").resolve()
 QUICK = ["--task", "cartpole-swingup", "--preset", "quick", "--no-progress", "--no-pictures"]
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("SMG_FAST_DATA", os.environ.get("SMG_FAST_DATA") or str(SHARED_DATA))
-    monkeypatch.setenv("SMG_FAST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+def _env(monkeypatch):
     monkeypatch.setattr(trainer_module, "train", synthetic_train())
 
 

@@ -80,8 +80,13 @@ def test_grid_files_of_the_paper(tmp_path):
                                                  "no_q_consistency"]
     assert {r.no for r in t3.runs} == {(), ("fore",), ("action",), ("back",), ("mask",), ("q-consistency",)}
     assert all(r.eval_modes == "all" and ("eval_episodes", "5") in r.sets for g in (t1, t2, t3) for r in g.runs)
-    # YAML works the same (PyYAML comes with Ray).
-    yaml = pytest.importorskip("yaml")
+    # YAML works the same (PyYAML: the [sweep] extra, which .ci/run installs).
+    try:
+        import yaml
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install PyYAML for YAML grid files: pip install 'smg-fast[sweep]'")
+        pytest.skip("PyYAML is not installed, so YAML grid files are not tested (pip install 'smg-fast[sweep]')")
     path = tmp_path / "g.yaml"
     path.write_text(yaml.safe_dump({"methods": ["sac"], "tasks": ["walker-walk"], "seeds": [3]}))
     assert [r.run_id for r in load_grid(path).runs] == ["walker-walk/sac/seed3"]
