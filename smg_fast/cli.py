@@ -466,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--repeats", type=int, default=5, help="timed repetitions per op (median is shown)")
     demo.set_defaults(func=_demo)
 
+    sub.add_parser("build", help="compile the fused ops for the installed torch now (otherwise on first use; see --help)")
     data = sub.add_parser("data", help="download and verify upstream data (DMC-GB colours and videos, robot assets)")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     data_sub.add_parser("download", help="smg-fast data download [dmcgb|robot|all] [--dir DIR] (see --help)")
@@ -533,7 +534,16 @@ def main(argv: list[str] | None = None) -> None:
         from smg_fast.data import download
 
         sys.exit(download.main(argv[lead_debug + 2:] + (["--debug"] if lead_debug else [])))
-    args = build_parser().parse_args(argv)
+    from smg_fast import _build
+
+    if argv[lead_debug:lead_debug + 1] == ["build"]:  # before the parser, which loads the fused ops
+        sys.exit(_build.main(argv[lead_debug + 1:] + (["--debug"] if lead_debug else [])))
+    try:
+        args = build_parser().parse_args(argv)
+    except _build.ExtensionBuildError as e:  # the fused ops could not be compiled for this torch on first use
+        if lead_debug:
+            raise
+        sys.exit(f"smg-fast: error: {e}")
     prog = f"smg-fast {args.command}"
     try:
         if args.command in PRECHECKS:

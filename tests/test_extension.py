@@ -2,7 +2,10 @@
 import importlib
 import pathlib
 
+import pytest
 import torch
+
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
 
 OPS = [
     "composite",

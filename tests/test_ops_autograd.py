@@ -7,6 +7,8 @@ from torch.autograd import gradcheck
 import smg_fast.ops as ops
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 f64 = dict(dtype=torch.float64)
 
 

@@ -4,6 +4,8 @@ import torch
 
 import smg_fast.ops as ops
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 r = torch.rand
 u8 = lambda *s: torch.randint(0, 256, s, dtype=torch.uint8)  # noqa: E731
 OK_STACK, OK_MASK = (2, 9, 8, 8), (2, 3, 8, 8)

@@ -8,6 +8,8 @@ from hypothesis import given
 import smg_fast.ops as ops
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 DTYPES = [torch.float32, torch.float64]
 
 
