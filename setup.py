@@ -70,11 +70,11 @@ def _ahead_of_time():
     print(f"smg-fast: building the fused ops against torch {torch.__version__}: {why}", file=sys.stderr)
     srcs = [str(p.relative_to(ROOT)) for p in recipe.sources(ROOT / "csrc", cuda, python_module=True)]
     if cuda:
-        ext = CUDAExtension("smg_fast._C", srcs, extra_compile_args={"cxx": recipe.CXX_FLAGS, "nvcc": recipe.NVCC_FLAGS},
-                            extra_link_args=recipe.LINK_FLAGS)
+        ext = CUDAExtension("smg_fast._C", srcs, extra_compile_args={"cxx": list(recipe.CXX_FLAGS), "nvcc": list(recipe.NVCC_FLAGS)},
+                            extra_link_args=list(recipe.LINK_FLAGS))
     else:
-        ext = CppExtension("smg_fast._C", srcs, extra_compile_args={"cxx": recipe.CXX_FLAGS},
-                           extra_link_args=recipe.LINK_FLAGS)
+        ext = CppExtension("smg_fast._C", srcs, extra_compile_args={"cxx": list(recipe.CXX_FLAGS)},
+                           extra_link_args=list(recipe.LINK_FLAGS))
 
     class BuildExt(BuildExtension):
         """Records beside the library which torch it was built for: smg_fast loads it only under that torch."""

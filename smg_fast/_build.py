@@ -92,10 +92,17 @@ def torch_identity() -> dict:
 
 
 def cuda_toolkit() -> str | None:
-    """CUDA_HOME as torch's extension builder finds it (None for a CPU torch or without a toolkit)."""
-    from torch.utils.cpp_extension import CUDA_HOME
+    """CUDA_HOME as torch's extension builder finds it on Linux (None for a CPU torch or without a toolkit),
+    without importing the builder (it imports setuptools: too slow for every start)."""
+    import torch
 
-    return CUDA_HOME
+    if torch.version.cuda is None:
+        return None
+    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if not home:
+        nvcc = shutil.which("nvcc")
+        home = str(Path(nvcc).parent.parent) if nvcc else "/usr/local/cuda"
+    return home if Path(home).is_dir() else None
 
 
 def cuda_kernels() -> tuple[bool, str]:
@@ -283,7 +290,8 @@ def _compile(folder: Path, cuda: bool, verbose: bool) -> None:
             warnings.simplefilter("always")
             cpp_extension.load(
                 name=LIBRARY, sources=[str(p) for p in sources(root, cuda, python_module=False)],
-                extra_cflags=CXX_FLAGS, extra_cuda_cflags=NVCC_FLAGS, extra_ldflags=LINK_FLAGS,
+                # copies: torch appends to the lists it is given (the source hash reads these)
+                extra_cflags=list(CXX_FLAGS), extra_cuda_cflags=list(NVCC_FLAGS), extra_ldflags=list(LINK_FLAGS),
                 build_directory=str(folder), verbose=verbose, with_cuda=cuda, is_python_module=False)
         log.write_text("".join(f"warning: {w.message}\n" for w in caught))
     except Exception as e:  # noqa: BLE001 - a failed build is reported in one line, the rest in the log
