@@ -264,7 +264,7 @@ def ensure_library(force: bool = False, verbose: bool = False) -> tuple[Path, bo
                 shutil.rmtree(folder)  # a half-built folder (an interrupted build) or --force
             folder.mkdir(parents=True)
             print(f"smg-fast: compiling the fused ops for torch {torch.__version__} into {folder} ({why}); once per "
-                  f"torch version, about {'5-15' if cuda else '1-2'} minutes on 2 cores (`smg-fast build` does it ahead)",
+                  f"torch version, about {'4' if cuda else '1.5'} minutes on 2 cores (`smg-fast build` does it ahead)",
                   file=sys.stderr, flush=True)
             start = time.perf_counter()
             _compile(folder, cuda, verbose)
@@ -279,6 +279,21 @@ def ensure_library(force: bool = False, verbose: bool = False) -> tuple[Path, bo
 
 
 def _compile(folder: Path, cuda: bool, verbose: bool) -> None:
+    import logging
+
+    # torch's builder logs at import and while building (e.g. "No CUDA runtime is found" on a machine without a
+    # GPU); the note above is the one line a user sees, the rest goes to the build log.
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.ERROR)
+    try:
+        _load_with_torch(folder, cuda, verbose)
+    finally:
+        logger.setLevel(level)
+
+
+def _load_with_torch(folder: Path, cuda: bool, verbose: bool) -> None:
     from torch.utils import cpp_extension
 
     root = source_root()
