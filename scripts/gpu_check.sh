@@ -13,4 +13,8 @@
 # PYTHON: the interpreter whose torch is checked (default python3, the image's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec timeout -k 15 720 "${PYTHON:-python3}" scripts/gpu_check.py "$@"
+budget=480
+args=("$@")
+for i in "${!args[@]}"; do [ "${args[$i]}" = --budget ] && budget="${args[$((i + 1))]:-480}"; done
+# The check keeps to its budget itself; this is the backstop for a step that ignores its limit.
+exec timeout -k 15 "$(( ${budget%.*} + 120 ))" "${PYTHON:-python3}" scripts/gpu_check.py "$@"

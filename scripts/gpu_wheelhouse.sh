@@ -37,7 +37,7 @@ download() {
 }
 download "$OUT/1/wheels" mujoco==3.17.0 dm_control==1.0.50 dm-env==1.6 dm-tree==0.1.10 labmaze==1.0.6 glfw==2.11.0 \
   pyopengl==3.1.10 gymnasium==1.4.0 farama-notifications==0.0.6 "websockets>=13,<18" importlib-resources==7.1.0
-download "$OUT/2/wheels" av==19.0.2
+download "$OUT/2/wheels" "av>=12,<20"  # 19.0.2 for Python 3.12 (abi3 wheels from 3.12 on)
 
 # dm_control without the assets it carries for modules smg-fast does not use.
 python3 - "$OUT/1/wheels"/dm_control-*.whl <<'EOF'
