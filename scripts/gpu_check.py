@@ -121,8 +121,9 @@ def _updates(args, emit, compiled: bool) -> None:
                 sync()
 
             row = {"method": algo, "precision": precision, "compiled": compiled, "batch": cfg.agent.batch_size}
-            if compiled:
-                agent.compile()  # CUDA: inductor, mode reduce-overhead (CUDA graphs); CPU: inductor
+            if compiled:  # inductor: on CUDA with mode reduce-overhead (CUDA graphs), as --compile trains
+                agent.compile(backend=args.compile_backend)
+                row["backend"] = args.compile_backend
                 t0 = time.perf_counter()
                 for u in ((0.9, 0.1) if algo == "smg" else (None,)):  # SMG: overlay and attribution graphs
                     if u is not None:
@@ -375,7 +376,9 @@ class Check:
         for algo in methods:  # one process each: a compile that fails or hangs costs that method only
             if self.left() < 60:
                 break
-            code, got, out = self.worker("compiled", self.left() - 20, "--methods", algo, *self._update_args())
+            # the rehearsal: aot_eager traces the same graphs without inductor's minutes of C++ compiling
+            code, got, out = self.worker("compiled", self.left() - 20, "--methods", algo, *self._update_args(),
+                                         "--compile-backend", "aot_eager" if self.small else "inductor")
             rows += got or [{"method": algo, "compiled": True, "failure": (out.strip().splitlines() or ["cut off"])[-1]
                              if code is not None else "cut off by the budget"}]
         ok = [r["method"] for r in rows if "failure" not in r]
@@ -462,9 +465,10 @@ def _table(rows: list[dict], cols: list[tuple[str, str]]) -> str:
 def markdown(report: dict) -> str:
     steps = {s["step"]: s for s in report["steps"]}
     m = steps.get("machine", {}).get("data", {})
+    gpu = (f"{m['gpu']} ({m.get('gpu_memory_gib')} GiB, compute {m.get('capability')}), nvidia-smi: {m.get('nvidia-smi')}"
+           if m.get("gpu") else "no GPU")
     out = [f"# smg-fast GPU check, {report['started']}", "",
-           f"{m.get('gpu', 'no GPU')} ({m.get('gpu_memory_gib', '?')} GiB, compute {m.get('capability', '?')}), "
-           f"driver/GPU: {m.get('nvidia-smi', '?')}; {m.get('cpu_cores')} CPU cores; Python {m.get('python')}; torch "
+           f"{gpu}; {m.get('cpu_cores')} CPU cores; Python {m.get('python')}; torch "
            f"{m.get('torch')} (CUDA {m.get('torch_cuda')}); nvcc: {m.get('nvcc')}; Python headers: "
            f"{m.get('python_headers')}; device {m.get('device')}, scale {m.get('scale')}; budget {report['budget_s']} s.",
            "", _table(report["steps"], [("step", "step"), ("status", "status"), ("seconds", "seconds"), ("detail", "detail")])]
@@ -485,7 +489,8 @@ def markdown(report: dict) -> str:
                 f"{upd[0].get('batch', '?')} × 9×84×84", "",
                 _table(upd, [("method", "method"), ("precision", "precision"), ("compiled", "compiled"),
                              ("s / update", "s_per_update"), ("min", "min_s"), ("max", "max_s"), ("× SAC", "× SAC"),
-                             ("compile s", "compile_s"), ("peak GiB", "peak_gib"), ("failure", "failure")])]
+                             ("compile s", "compile_s"), ("backend", "backend"), ("peak GiB", "peak_gib"),
+                             ("failure", "failure")])]
     tr = steps.get("train", {}).get("data") or {}
     if tr:
         out += ["", "## Training run", "", f"`{tr.get('command')}`: {tr.get('wall_s')} s wall, everything included.", ""]
@@ -514,6 +519,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help=argparse.SUPPRESS)
     p.add_argument("--rounds", type=int, default=5, help=argparse.SUPPRESS)
     p.add_argument("--repeats", type=int, default=20, help=argparse.SUPPRESS)
+    p.add_argument("--compile-backend", default="inductor", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
