@@ -163,9 +163,11 @@ def aot_mismatch(info: dict | None) -> str | None:
     if info is None:
         return "it has no record of the torch it was built for (an older build)"
     now = torch_identity()
-    for key, what in (("torch", "torch"), ("git", "torch"), ("cuda", "torch's CUDA"), ("python", "Python")):
+    for key, what in (("torch", "torch"), ("cuda", "torch's CUDA"), ("python", "Python")):
         if info.get(key) != now[key]:
             return f"it was built for {what} {info.get(key)}, this is {what} {now[key]}"
+    if info.get("git") != now["git"]:
+        return f"it was built for another build of torch {now['torch']} (commit {info.get('git')}, this is {now['git']})"
     return None
 
 
@@ -216,7 +218,8 @@ def _ninja_dir() -> str | None:
     try:
         import ninja
 
-        return str(getattr(ninja, "BIN_DIR", ""))
+        if getattr(ninja, "BIN_DIR", None):
+            return str(ninja.BIN_DIR)
     except ImportError:
         pass
     beside = Path(sys.executable).parent / "ninja"  # a venv used without activating it
@@ -241,13 +244,13 @@ def _locked(path: Path, waiting_note: str):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_library(force: bool = False, verbose: bool = False) -> tuple[Path, bool]:
+def ensure_library(verbose: bool = False) -> tuple[Path, bool]:
     """The first-use build's library for the running torch, compiled unless the cache has it, and
     whether it was compiled now. Raises :class:`ExtensionBuildError` naming what is missing."""
     cuda, why = cuda_kernels()
     folder = cache_dir(cuda)
     lib, done = _library_path(folder), folder / "done.json"
-    if lib.exists() and done.exists() and not force:
+    if lib.exists() and done.exists():
         return lib, False
     import torch
 
@@ -255,13 +258,13 @@ def ensure_library(force: bool = False, verbose: bool = False) -> tuple[Path, bo
         lock = _locked(folder.with_name(folder.name + ".lock"),
                        f"smg-fast: waiting for another process that is compiling the fused ops into {folder}")
         with lock:
-            if lib.exists() and done.exists() and not force:  # built while this process waited
+            if lib.exists() and done.exists():  # built while this process waited
                 return lib, False
             missing = _missing_tools(cuda)
             if missing:
                 raise ExtensionBuildError(f"cannot compile smg-fast's fused ops for torch {torch.__version__}: {missing}")
             if folder.exists():
-                shutil.rmtree(folder)  # a half-built folder (an interrupted build) or --force
+                shutil.rmtree(folder)  # a half-built folder: an interrupted build
             folder.mkdir(parents=True)
             print(f"smg-fast: compiling the fused ops for torch {torch.__version__} into {folder} ({why}); once per "
                   f"torch version, about {'4' if cuda else '1.5'} minutes on 2 cores (`smg-fast build` does it ahead)",
@@ -282,7 +285,7 @@ def _compile(folder: Path, cuda: bool, verbose: bool) -> None:
     import logging
 
     # torch's builder logs at import and while building (e.g. "No CUDA runtime is found" on a machine without a
-    # GPU); the note above is the one line a user sees, the rest goes to the build log.
+    # GPU): silenced, so the note above is the one line a user sees (--verbose shows them).
     logger = logging.getLogger("torch.utils.cpp_extension")
     level = logger.level
     if not verbose:

@@ -116,6 +116,19 @@ def test_cuda_kernels_need_cuda_torch_a_toolkit_and_a_target(monkeypatch):
     assert _build.cuda_kernels() == (True, "CPU and CUDA kernels")
 
 
+def test_a_build_that_cannot_see_torch_makes_a_pure_package_and_says_when_the_ops_compile(tmp_path):
+    """pip's isolated build environment cannot import the installed torch: simulated with a torch package that
+    fails to import. The build goes on without the extension (no error, no traceback), saying so."""
+    site = tmp_path / "pip-build-env-x" / "site"
+    (site / "torch").mkdir(parents=True)
+    (site / "torch" / "__init__.py").write_text("raise ImportError('No module named torch')\n")
+    proc = subprocess.run([sys.executable, "setup.py", "--name"], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(site)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "smg-fast", proc.stderr
+    assert proc.stderr.strip() == ("smg-fast: torch is not visible to this build (pip's isolated build): the fused ops "
+                                   "will be compiled for the installed torch on first use, or by `smg-fast build`")
+
+
 @pytest.mark.fast
 def test_without_a_compiler_each_entry_point_says_so_in_one_line(tmp_path):
     pkg = package_copy(tmp_path / "pkg")
