@@ -11,6 +11,8 @@ from smg_fast.agent.networks import Critic, Encoder, Projection, SharedCNN
 from smg_fast.ops import reference as ref
 from smg_fast.ops.guided_backprop import GuidedReLU
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 f64 = torch.float64
 
 

@@ -7,6 +7,8 @@ import smg_fast.ops as ops
 from smg_fast.ops import reference as ref
 from smg_fast.ops.quantile_mask import quantile_mask_upstream
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 f64 = torch.float64
 
 
