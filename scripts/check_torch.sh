@@ -27,7 +27,7 @@ lap() { local now; now=$(date +%s); echo "[check_torch $VERSION $MODE] $1: $((no
 VENV="$(scripts/torch_venv.sh "$VERSION")"
 lap "venv $VENV"
 rm -rf "$WORK" && mkdir -p "$WORK/src" "$WORK/cwd"
-git ls-files -z | xargs -0 cp --parents -t "$WORK/src"
+git ls-files -z | xargs -0 cp --parents -t "$WORK/src" --
 export SMG_FAST_CACHE="$WORK/cache"
 pip_pypi() { PIP_CONFIG_FILE=/dev/null "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
 pip_pypi uninstall -q -y smg-fast 2>/dev/null || true

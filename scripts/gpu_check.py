@@ -86,7 +86,7 @@ def _updates(args, emit, compiled: bool) -> None:
     from smg_fast.agent import make_agent
     from smg_fast.config import make_config
     from smg_fast.replay import ReplayBuffer
-    from smg_fast.runtime import tune_allocator
+    from smg_fast.run.allocator import tune_allocator
 
     device = torch.device(args.device)
     tune_allocator()
