@@ -15,13 +15,10 @@ from smg_fast.experiments import references
 from smg_fast.experiments.references import PAPER, RANDOM
 from smg_fast.run import checkpoint as ckpt
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
-
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("SMG_FAST_DATA", os.environ.get("SMG_FAST_DATA") or str(SHARED_DATA))
+def _env(monkeypatch, tmp_path_factory, data_dir):
+    monkeypatch.setenv("SMG_FAST_DATA", str(data_dir))
     monkeypatch.setenv("SMG_FAST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
@@ -49,19 +46,23 @@ def test_unreachable_download_names_smg_fast_data_and_the_manifest(tmp_path, cap
         assert needle in error[0], (needle, error[0])
 
 
-def test_doctor_says_which_missing_files_matter_for_which_modes(tmp_path, monkeypatch):
+def test_doctor_says_which_missing_files_matter_for_which_modes(tmp_path, monkeypatch, reference_data):
+    import shutil
+
     from smg_fast.doctor import data_report
 
     (tmp_path / "dmcgb" / "video_easy").mkdir(parents=True)
-    (tmp_path / "dmcgb" / "color_hard.json").write_text("[]")
+    # upstream's own files: the doctor verifies each against the manifest's git blob id
+    shutil.copy(reference_data / "dmcgb" / "color_hard.json", tmp_path / "dmcgb" / "color_hard.json")
     for i in (0, 1):
-        (tmp_path / "dmcgb" / "video_easy" / f"video{i}.mp4").write_bytes(b"")
+        shutil.copy(reference_data / "dmcgb" / "video_easy" / f"video{i}.mp4", tmp_path / "dmcgb" / "video_easy")
     monkeypatch.setenv("SMG_FAST_DATA", str(tmp_path))
     rows = dict(data_report())
-    assert rows["DMC-GB color_hard"] == "present"
-    assert rows["DMC-GB color_easy"].startswith("missing: color_easy cannot run (the other modes can)")
+    assert rows["DMC-GB color_hard"] == "1/1 verified"
+    assert rows["DMC-GB color_easy"].startswith("0/1: color_easy cannot run (the other modes can)")
     easy = rows["DMC-GB video_easy"]
-    assert easy.startswith("2/10 videos (video2, video3, video4, video5, video6, video7, video8, video9 missing)")
+    assert easy.startswith("2/10 videos verified (video2, video3, video4, video5, video6, video7, video8, video9 "
+                           "missing)")
     assert "runs over the 2 present" in easy and "the other modes are unaffected" in easy
     assert "smg-fast data download dmcgb" in easy
     assert rows["DMC-GB video_hard"].startswith("0/100 videos: video_hard cannot run")
@@ -70,12 +71,12 @@ def test_doctor_says_which_missing_files_matter_for_which_modes(tmp_path, monkey
     assert rows["DMC modes that run"] == "train, color_hard, video_easy (2 of 10 videos)"
 
 
-def test_doctor_on_the_reference_folder_explains_video_easy_6_of_10(monkeypatch):
+def test_doctor_on_the_reference_folder_explains_video_easy_6_of_10(monkeypatch, reference_data):
     from smg_fast.doctor import data_report
 
-    monkeypatch.setenv("SMG_FAST_DATA", str(SHARED_DATA))
+    monkeypatch.setenv("SMG_FAST_DATA", str(reference_data))
     rows = dict(data_report())
-    assert rows["DMC-GB video_easy"].startswith("6/10 videos (video3, video4, video5, video7 missing): video_easy "
+    assert rows["DMC-GB video_easy"].startswith("6/10 videos verified (video3, video4, video5, video7 missing): video_easy "
                                                 "runs over the 6 present")
     assert "video_easy (6 of 10 videos)" in rows["DMC modes that run"]
 
@@ -149,8 +150,10 @@ def test_a_finished_run_keeps_one_verified_checkpoint(tmp_path):
     after = json.loads((run_dir / "checkpoint.json").read_text())
     assert after["previous"] is None and after["state"] == before["state"] and after["segments"] == before["segments"]
     assert not old_state.exists() and freed >= before["previous"]["state"]["bytes"]
-    named = {Path(after["state"]["file"]).name, *(Path(s["file"]).name for s in after["segments"])}
+    named = {Path(after["state"]["file"]).name, *(Path(s["file"]).name for s in after["segments"]),
+             "manifest-0000000030.json"}  # the recovery copy of the last manifest, which it equals
     assert {p.name for p in (run_dir / "checkpoint").iterdir()} == named
+    assert json.loads((run_dir / "checkpoint" / "manifest-0000000030.json").read_text()) == after
     assert ckpt.load_checkpoint(run_dir)["step"] == 30
     assert ckpt.keep_only_last(run_dir) == 0  # nothing more to drop
 

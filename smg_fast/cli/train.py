@@ -125,9 +125,12 @@ def disk_use(path: Path) -> int:
 
 def resumed_step(args: argparse.Namespace) -> int:
     """The step ``--resume`` continues from (that of the checkpoint it loads)."""
-    from smg_fast.run.checkpoint import read_manifest
+    from smg_fast.run.checkpoint import CheckpointError, manifest_or_copy
 
-    manifest = read_manifest(Path(args.resume)) or {}
+    try:  # the manifest the resume will load (a copy where checkpoint.json is damaged); what is wrong, it says
+        manifest = manifest_or_copy(Path(args.resume))[0] or {}
+    except CheckpointError:
+        return 0
     entry = (manifest.get("previous") or {}) if args.previous_checkpoint else manifest
     return int(entry.get("step", 0))
 

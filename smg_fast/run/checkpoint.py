@@ -455,10 +455,15 @@ def keep_only_last(run_dir: Path) -> int:
     folder = run_dir / FOLDER
     before = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     manifest = {**manifest, "previous": None}
+    text = (json.dumps(manifest, indent=1) + "\n").encode()
     try:
-        atomic_write(run_dir / MANIFEST, lambda f: f.write((json.dumps(manifest, indent=1) + "\n").encode()))
+        # The recovery copy first: it must not name the files about to go.
+        copy = folder / f"manifest-{manifest['step']:010d}.json"
+        if copy.is_file():
+            atomic_write(copy, lambda f: f.write(text))
+        atomic_write(run_dir / MANIFEST, lambda f: f.write(text))
     except OSError:
-        return 0  # the old manifest is intact, both checkpoints with it
+        return 0  # checkpoint.json is intact, both checkpoints with it
     Checkpointer(run_dir).prune()
     return before - sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
