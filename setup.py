@@ -1,93 +1,111 @@
 """Build and install smg-fast.
 
-Install with ``pip install --no-build-isolation -e .`` after ``pip install torch==2.13.0``:
-the extension compiles against the torch that is already installed. Build isolation would make pip
-download a second (multi-GB CUDA) torch into a throwaway environment, so torch is deliberately not
-a build requirement, and not an install requirement either (an unpinned ``torch`` requirement pulls
-the CUDA build on a machine that has none).
+``pip install .`` works with or without torch installed: torch is an install requirement (the supported
+range), never a build requirement, because pip's isolated build environment would download a second,
+multi-GB torch. Where the build cannot see torch (pip's default, isolated build) the wheel is pure Python
+and carries the C++ sources; the op library is then compiled against the torch that runs it, on first use
+or by ``smg-fast build``, and cached (smg_fast/_build.py). Where the build sees torch
+(``pip install --no-build-isolation .``) the library is compiled now, against that torch, and a record of
+it is kept beside it; a different torch at run time compiles its own instead of loading it.
 
-CUDA sources are compiled when the installed torch was built with CUDA (or ``FORCE_CUDA=1``);
-otherwise only the CPU kernels are built. CPU sources are compiled with OpenMP: without it
-``at::parallel_for`` runs on one thread.
+CUDA kernels are compiled when torch has CUDA, a CUDA toolkit is found and there is a target (a visible GPU
+or TORCH_CUDA_ARCH_LIST); FORCE_CUDA=1 / FORCE_CUDA=0 decide outright. The compiler flags live in
+smg_fast/_build.py, shared with the first-use build.
 """
-import glob
-import os
+import importlib.util
+import json
+import shutil
 import sys
+from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
-def _no_torch_message() -> str:
-    """Why this build cannot import torch, and the command that works. Under pip's build isolation (its
-    default) the build runs in a throwaway environment (a ``pip-build-env-*`` folder on sys.path, or a
-    ``build-env-*`` venv of ``python -m build``) that cannot see the torch installed in the user's
-    environment; torch is deliberately not a build requirement (it would download a second, multi-GB CUDA
-    torch), so the build must run in the user's environment: ``--no-build-isolation``."""
-    isolated = any("pip-build-env-" in p or "build-env-" in p for p in sys.path)
-    fix = "pip install --no-build-isolation ."
-    if isolated:
-        return (f"smg-fast: this build cannot import torch because pip builds it in an isolated environment, which "
-                f"does not see the torch installed in yours. Add --no-build-isolation: `{fix}` (or `-e .`). "
-                "smg-fast compiles its extension against the installed torch; torch is not a build requirement "
-                "because an isolated build would download a second, multi-GB CUDA torch. No torch installed yet? "
-                "First `pip install torch==2.13.0` (CPU: --index-url https://download.pytorch.org/whl/cpu).")
-    return ("smg-fast: this build cannot import torch. smg-fast compiles its extension against the installed "
-            "PyTorch: install it first (`pip install torch==2.13.0`; CPU: --index-url "
-            f"https://download.pytorch.org/whl/cpu), then `{fix}` (--no-build-isolation: pip's isolated build "
-            "environment would not see the installed torch).")
+ROOT = Path(__file__).resolve().parent
 
 
-try:
-    import torch
-    from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
-except ImportError:  # only hit where the build cannot see a torch
-    sys.exit(_no_torch_message())
-
-ROOT = os.path.dirname(os.path.abspath(__file__))
-
-
-def _sources(pattern):
-    return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern)))
+def _recipe():
+    """smg_fast/_build.py, loaded by path: the package itself is not importable while it is being built."""
+    spec = importlib.util.spec_from_file_location("_smg_fast_build", ROOT / "smg_fast" / "_build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _with_cuda():
-    if os.environ.get("FORCE_CUDA") == "1":
-        return True
-    return torch.version.cuda is not None and CUDA_HOME is not None
+recipe = _recipe()
 
 
-def extension():
-    # csrc/ops/<op>.cpp: schemas and argument checks; cpu/<op>_kernel.cpp: CPU kernels;
-    # cuda/<op>_kernel.cu + cuda/<op>_glue.cpp: CUDA kernels and their tensor glue.
-    sources = ["csrc/module.cpp"] + _sources("csrc/ops/*.cpp") + _sources("csrc/ops/cpu/*.cpp")
-    # -ffp-contract=off: the greenscreen rule must evaluate its float64 formulas exactly as
-    # upstream's Python does (no fused multiply-adds), so keying decisions are bit-identical.
-    cxx = ["-O3", "-fopenmp", "-ffp-contract=off"]
-    link = ["-fopenmp"]
-    if _with_cuda():
-        sources += _sources("csrc/ops/cuda/*.cpp") + _sources("csrc/ops/cuda/*.cu")
-        return CUDAExtension(
-            "smg_fast._C",
-            sources,
-            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "--fmad=false"]},
-            extra_link_args=link,
-        )
-    return CppExtension("smg_fast._C", sources, extra_compile_args={"cxx": cxx}, extra_link_args=link)
+class BuildPy(build_py):
+    """Ship csrc/ inside the package (smg_fast/csrc) so an installed copy can compile the library for the
+    torch that runs it."""
 
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):  # an editable install compiles from csrc/ in the checkout
+            return
+        target = Path(self.build_lib) / "smg_fast" / "csrc"
+        shutil.rmtree(target, ignore_errors=True)
+        for path in sorted((ROOT / "csrc").rglob("*")):
+            if path.is_file() and path.suffix in (".cpp", ".h", ".cu", ".cuh"):
+                dest = target / path.relative_to(ROOT / "csrc")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, dest)
+
+
+def _ahead_of_time():
+    """The extension and build command when this build sees torch, else none (compiled on first use)."""
+    try:
+        import torch  # noqa: F401
+        from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+    except ImportError:
+        print("smg-fast: torch is not visible to this build (pip's isolated build): the fused ops will be compiled "
+              "for the installed torch on first use, or by `smg-fast build`", file=sys.stderr)
+        return [], {}
+    if not recipe.python_headers():
+        print("smg-fast: Python's headers (Python.h) are missing, so the extension module cannot be built now: the "
+              "fused ops will be compiled on first use instead (as a plain library, which needs no Python.h)",
+              file=sys.stderr)
+        return [], {}
+    cuda, why = recipe.cuda_kernels()
+    print(f"smg-fast: building the fused ops against torch {torch.__version__}: {why}", file=sys.stderr)
+    srcs = [str(p.relative_to(ROOT)) for p in recipe.sources(ROOT / "csrc", cuda, python_module=True)]
+    if cuda:
+        ext = CUDAExtension("smg_fast._C", srcs, extra_compile_args={"cxx": list(recipe.CXX_FLAGS), "nvcc": list(recipe.NVCC_FLAGS)},
+                            extra_link_args=list(recipe.LINK_FLAGS))
+    else:
+        ext = CppExtension("smg_fast._C", srcs, extra_compile_args={"cxx": list(recipe.CXX_FLAGS)},
+                           extra_link_args=list(recipe.LINK_FLAGS))
+
+    class BuildExt(BuildExtension):
+        """Records beside the library which torch it was built for: smg_fast loads it only under that torch."""
+
+        def run(self):
+            super().run()
+            info = json.dumps({**recipe.build_info(cuda), "why": why}, indent=1)
+            for e in self.extensions:
+                Path(self.get_ext_fullpath(e.name)).with_name(recipe.BUILD_INFO).write_text(info)
+
+    return [ext], {"build_ext": BuildExt}
+
+
+ext_modules, build_commands = _ahead_of_time()
 
 setup(
     name="smg-fast",
     version="0.1.0",
     description="Fast, faithful SMG (NeurIPS 2024) and DMC-GB baselines with fused PyTorch ops",
-    long_description=open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    if os.path.exists(os.path.join(ROOT, "README.md"))
-    else "",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8") if (ROOT / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["smg_fast", "smg_fast.*"]),
     package_data={"smg_fast": ["data/*.json", "experiments/paper_results.json"]},
-    ext_modules=[extension()],
-    cmdclass={"build_ext": BuildExtension},
+    ext_modules=ext_modules,
+    cmdclass={"build_py": BuildPy, **build_commands},
     install_requires=[
+        # The oldest release tested; no upper bound, so pip never replaces the torch a user has (a newer one
+        # compiles the ops for itself; smg-fast build notes when it is newer than the newest tested).
+        f"torch>={recipe.OLDEST_TORCH}",
+        "ninja",  # compiles the ops on first use (torch.utils.cpp_extension)
         "numpy",
         "tqdm",
         # Pinned together: an unpinned install brings mujoco 4.0.0, with which dm_control.suite.load

@@ -3,8 +3,8 @@
 #   1. every .cu kernel file compiles with nvcc (kernels need no torch headers: ~2 s each);
 #   2. the CUDA tensor glue (csrc/ops/cuda/*.cpp) passes a syntax check with the host compiler
 #      against torch's headers.
-# The full CUDA build (CUDAExtension against the CUDA torch, linked and imported) is
-# scripts/check_cuda_build.sh; the kernels run on the CPU in tests/test_cuda_emulation.py.
+# The full CUDA builds (against the CUDA torch of the oldest and the newest supported release, linked and
+# imported) are scripts/check_torch.sh; the kernels run on the CPU in tests/test_cuda_emulation.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"

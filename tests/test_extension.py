@@ -2,7 +2,10 @@
 import importlib
 import pathlib
 
+import pytest
 import torch
+
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
 
 OPS = [
     "composite",
@@ -20,6 +23,7 @@ OPS = [
 
 
 def test_compiled_extension_is_loaded():
+    importlib.import_module("smg_fast.ops")  # loads the library: pip's build, or the one compiled on first use
     ext = importlib.import_module("smg_fast._C")
     path = pathlib.Path(ext.__file__)
     assert path.suffix == ".so" and path.exists(), f"smg_fast._C is not a compiled library: {path}"

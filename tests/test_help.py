@@ -67,7 +67,7 @@ def test_choices_and_extras_are_named():
     sweep = PARSERS["smg-fast sweep"].format_help()
     assert "[sweep]" in sweep and "Ray" in sweep, sweep
     top = PARSERS["smg-fast"].format_help()
-    for command in ("train", "eval", "random", "visualize", "doctor", "demo", "data", "sweep", "report"):
+    for command in ("train", "eval", "random", "visualize", "doctor", "demo", "data", "sweep", "report", "build"):
         assert f"    {command}" in top, command
 
 

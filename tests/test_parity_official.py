@@ -15,6 +15,7 @@ from official import FP64, Replay, Tolerances, check_run, load_fixture
 FP32_U1 = Tolerances(losses=1e-5, outputs=1e-4, grads=1e-4, params=2e-3, zero_grad_abs=1e-6, zero_change_abs=1e-4)
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("method", ["sac", "drq"])
 def test_float64_four_updates_match_the_official_code(method):
     check_run(Replay(method, method), torch.float64, updates=4, tol=FP64)

@@ -6,6 +6,7 @@ masked observation, the loss terms, the overlaid auxiliary input and the attribu
 
 Ours computes the post-step attribution only on auxiliary (even) steps, where it is used; upstream also computes
 it on odd steps (``attribution.2[update]`` of U2, U4), unused there, so those are not compared."""
+import pytest
 import torch
 
 from official import FP64, Replay, Tolerances, check_run
@@ -121,6 +122,7 @@ def check(agent, fx, u, *, dtype, exp, where, **_):
 REPLAY = Replay("sgqn", "sgqn", official_calls=official_calls, prepare=record, check=check)
 
 
+@pytest.mark.fast
 def test_float64_four_updates_match_the_official_code():
     check_run(REPLAY, torch.float64, updates=4, tol=FP64)
 

@@ -8,6 +8,7 @@ draws them: ``sample_aux`` returns the recorded ``sample_soda`` batch (and consu
 the crops come from the recorded ``crop`` draws, the overlay images from the recorded Places batch. Besides
 the harness's comparisons: the two crops, the overlay view, the predictor and target outputs, the
 normalised vectors of the loss, and the BatchNorm step counters (the target's moves with its no-grad pass)."""
+import pytest
 import torch
 
 import smg_fast.ops as ops
@@ -96,6 +97,7 @@ def check_batchnorm_counters(agent, rec, where):
 SODA = Replay("soda", "soda", prepare=feed_soda_step, check=check_soda_step)
 
 
+@pytest.mark.fast
 def test_soda_float64_four_updates_match_the_official_code():
     check_run(SODA, torch.float64, updates=4, tol=FP64)
 

@@ -54,6 +54,7 @@ def check(agent, fx, u, *, dtype, exp, where, **_):
 REPLAY = Replay("srm", "srm", prepare=record, check=check)
 
 
+@pytest.mark.fast
 def test_float64_four_updates_match_the_official_code():
     check_run(REPLAY, torch.float64, updates=4, tol=FP64)
 

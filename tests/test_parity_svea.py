@@ -2,6 +2,7 @@
 harness in tests/official.py): float64 over four updates at 1e-9, float32 first update against the float64 run at
 float32 tolerances (official.Expected). Besides the harness's losses, module outputs, gradients and parameters,
 the random-convolution half of the critic batch is compared with the official ``random_conv`` output."""
+import pytest
 import torch
 
 from official import FP64, Replay, Tolerances, check_run
@@ -28,6 +29,7 @@ def check_random_conv(agent, fx, u, *, exp, tol, where, **_):
 SVEA = Replay("svea", "svea", prepare=keep_augmented_batch, check=check_random_conv)
 
 
+@pytest.mark.fast
 def test_svea_float64_four_updates_match_the_official_code():
     check_run(SVEA, torch.float64, updates=4, tol=FP64)
 

@@ -15,6 +15,8 @@ from smg_fast.agent import Batch, make_agent
 from smg_fast.config import make_config
 from smg_pin import A, B, fill_params_by_name, fixed_batch, fixed_images, summarize
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 PIN = torch.load(Path(__file__).parent / "data" / "smg_update_pin.pt", weights_only=False)
 RTOL = 1e-9  # float64; the recorded run used 1 thread, a reordered reduction differs by ~1e-15
 

@@ -39,6 +39,7 @@ def full_run(tmp_path_factory):
     return run, out.stdout
 
 
+@pytest.mark.fast
 def test_tiny_run_writes_logs_checkpoint_table_and_pictures(full_run):
     run, stdout = full_run
     for name in ("config.json", "train.csv", "eval.csv", "checkpoint.json", "final_eval.md", "final_eval.csv",

@@ -1,4 +1,5 @@
-"""The ``smg-fast`` command line: train, eval, random, visualize, doctor, demo, data download, sweep, report.
+"""The ``smg-fast`` command line: train, eval, random, visualize, doctor, demo, data download, sweep, report,
+build.
 
 One module per subcommand holds its parser, its checks and what it runs (:mod:`smg_fast.cli.train`, ...);
 this one assembles them and turns errors into exit statuses. A user's mistake is one line on stderr naming
@@ -10,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from smg_fast.cli import data, doctor, evaluate, random_policy, report, sweep, train, visualize
+from smg_fast.cli import build, data, doctor, evaluate, random_policy, report, sweep, train, visualize
 
-SUBCOMMANDS = (train, evaluate, random_policy, visualize, doctor, data, sweep, report)
+SUBCOMMANDS = (train, evaluate, random_policy, visualize, doctor, data, sweep, report, build)
 
 # What `smg-fast --help` says first (plain text: argparse prints it as it is, re-wrapped).
 DESCRIPTION = ("Train and evaluate SMG (Focus On What Matters: Separated Models For Visual-Based RL Generalization, "
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def exit_status(e: BaseException) -> int | None:
     """The exit status of an error the user can act on (2: a value that cannot work, 1: something missing or
     failing at run time), or None for an unexpected one (a bug: its traceback is shown)."""
+    from smg_fast._build import ExtensionBuildError
     from smg_fast.envs.rendering import RenderingUnavailableError
     from smg_fast.errors import DataError, NotAvailableError, RunError, SettingError, UsageError
     from smg_fast.run.checkpoint import CheckpointError
@@ -52,8 +54,9 @@ def exit_status(e: BaseException) -> int | None:
 
     if isinstance(e, (UsageError, SettingError)):
         return 2
+    # ExtensionBuildError: the fused ops could not be compiled for this torch on first use (no compiler, ...)
     if isinstance(e, (RunDirError, CheckpointError, NotAvailableError, DataError, RunError,
-                      RenderingUnavailableError, MemoryError, OSError)):  # OSError: disk full, permissions, ...
+                      RenderingUnavailableError, ExtensionBuildError, MemoryError, OSError)):  # OSError: disk full, permissions, ...
         return 1
     return None
 

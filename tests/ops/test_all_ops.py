@@ -9,6 +9,8 @@ import torch
 import smg_fast.ops as ops
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 def test_torch_compile_fullgraph_traces_through_the_ops(backend):

@@ -10,6 +10,8 @@ import smg_fast.ops as ops
 from op_inputs import DTYPES, OK_MASK, OK_STACK, geometry, leaf, meta, r, u8
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 @given(geometry(), st.sampled_from(DTYPES), st.booleans(), st.booleans(), st.booleans())
 def test_attribution_matches_reference(g, dtype, obs_u8, noise_u8, noise_full_stack):

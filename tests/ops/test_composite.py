@@ -10,6 +10,8 @@ import smg_fast.ops as ops
 from op_inputs import DTYPES, OK_MASK, OK_STACK, geometry, grads, leaf, meta, r, stack, u8
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 @given(geometry(), st.sampled_from(DTYPES))
 def test_composite_matches_reference(g, dtype):

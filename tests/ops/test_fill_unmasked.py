@@ -6,6 +6,8 @@ import torch
 import smg_fast.ops as ops
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 f64 = torch.float64
 
 

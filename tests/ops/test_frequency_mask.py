@@ -10,6 +10,8 @@ import smg_fast.ops as ops
 from smg_fast.ops import reference as ref
 from smg_fast.ops import ring_mask
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 def obs(*shape, dtype=torch.float64, seed=0):
     return torch.rand(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype) * 255

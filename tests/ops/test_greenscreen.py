@@ -10,6 +10,8 @@ import smg_fast.ops as ops
 from op_inputs import meta, r, u8
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 def test_greenscreen_keys_upstream_green_and_keeps_grey():
     frames = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)

@@ -11,6 +11,8 @@ from smg_fast.agent.networks import Critic, Encoder, Projection, SharedCNN
 from smg_fast.ops import reference as ref
 from smg_fast.ops.guided_backprop import GuidedReLU
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 f64 = torch.float64
 
 
@@ -129,6 +131,11 @@ def test_follows_the_models_current_weights_and_dtype():
     assert all(p.grad is None for p in critic.parameters())
 
 
+# Dynamo of torch 2.11 (the oldest supported) cannot trace the pass's requires_grad_() even with
+# trace_autograd_ops (torch._dynamo.exc.Unsupported, "Unsupported Tensor.requires_grad_() call"); 2.13 can, so
+# SGQN's compiled update needs 2.13 or newer. Strict: the day an older torch traces it, this fails and goes.
+@pytest.mark.xfail(tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) < (2, 13), strict=True,
+                   raises=torch._dynamo.exc.Unsupported, reason="torch < 2.13 cannot trace requires_grad_()")
 def test_compiles_without_graph_breaks():
     """The pass inside a compiled function (SGQN's compiled update): one graph, the eager values."""
     from torch._dynamo.utils import counters

@@ -10,6 +10,8 @@ import smg_fast.ops as ops
 from op_inputs import DTYPES, OK_STACK, geometry, grads, leaf, meta, r, u8
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 @given(geometry(), st.sampled_from(DTYPES), st.booleans(), st.booleans(), st.floats(0, 1))
 def test_overlay_matches_reference(g, dtype, obs_u8, img_u8, alpha):

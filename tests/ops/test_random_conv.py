@@ -8,6 +8,8 @@ from torch.autograd import gradcheck
 import smg_fast.ops as ops
 from op_inputs import f64, gen, u8
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("obs_u8", [True, False])

@@ -11,6 +11,8 @@ import smg_fast.ops as ops
 from op_inputs import f64, gen, u8
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
 @pytest.mark.parametrize("shape,size", [((5, 9, 100, 100), 84), ((3, 6, 12, 17), 7), ((2, 3, 8, 8), 8), ((1, 1, 5, 4), 1)])

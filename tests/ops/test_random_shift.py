@@ -11,6 +11,8 @@ import smg_fast.ops as ops
 from op_inputs import OK_STACK, grads, leaf, meta, r, shifts
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 @given(
     st.integers(1, 4), st.integers(1, 6), st.integers(1, 12), st.integers(1, 12),

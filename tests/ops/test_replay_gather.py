@@ -6,6 +6,8 @@ import torch
 import smg_fast.ops as ops
 from op_inputs import r, shifts, u8
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 def _opcheck_cases():
     g = torch.Generator().manual_seed(0)

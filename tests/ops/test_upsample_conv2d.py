@@ -11,6 +11,8 @@ import smg_fast.ops as ops
 from op_inputs import grads, leaf, meta, r, u8
 from smg_fast.ops import reference as ref
 
+pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
+
 
 @given(
     st.integers(1, 3), st.integers(1, 9), st.integers(1, 9), st.integers(1, 9), st.integers(1, 9),
