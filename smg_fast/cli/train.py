@@ -248,7 +248,8 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     overrides.update(parse_set_pairs(args.set, saved.algo, given))
     check_set_modes(overrides, saved.task, given)
     # What may change on resume: where it runs and how the same update is executed, and the budget.
-    fixed = {k: v for k, v in overrides.items() if v is not None and k not in ("device", "compile", "train_steps")}
+    fixed = {k: v for k, v in overrides.items()
+             if v is not None and k not in ("device", "compile", "train_steps", "overlap_env")}
     if args.task is not None:
         fixed["task"] = args.task
     if args.algo is not None:
@@ -259,11 +260,13 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     if clash:
         lines = ", ".join(f"{k}: run has {a!r}, command line says {b!r}" for k, (a, b) in clash.items())
         raise UsageError(f"--resume {run_dir}: the command line disagrees with the run's config ({lines}); "
-                         "with --resume only --steps (to extend the run), --device and --compile may change")
+                         "with --resume only --steps (to extend the run), --device, --compile and overlap_env may change")
     if overrides.get("device"):
         saved.device = overrides["device"]
     if overrides.get("compile") is not None:
         saved.agent.compile = overrides["compile"]
+    if overrides.get("overlap_env") is not None:
+        saved.overlap_env = overrides["overlap_env"]
     if overrides.get("train_steps") is not None:
         at = checkpoint_step(run_dir, previous=args.previous_checkpoint) or 0
         if overrides["train_steps"] < at:

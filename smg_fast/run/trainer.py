@@ -137,8 +137,8 @@ def catch_stop_signals(stop: list[int]):
 
 
 # What may differ between config.json and the checkpoint's own copy: where the run goes on, how the same
-# update executes, and the budget (--steps extends a run).
-MAY_CHANGE_ON_RESUME = frozenset({"device", "compile", "train_steps", "run_dir"})
+# update and loop execute, and the budget (--steps extends a run).
+MAY_CHANGE_ON_RESUME = frozenset({"device", "compile", "train_steps", "run_dir", "overlap_env"})
 
 
 def same_run(cfg: RunConfig, state: dict, run_dir: Path) -> None:
@@ -207,8 +207,15 @@ class Trainer:
         if env is None:
             from smg_fast import envs
 
-            env = envs.make(cfg.task, "train", cfg.seed, **env_kwargs(cfg))
+            if cfg.overlap_env:
+                from smg_fast.envs.worker import WorkerEnv
+
+                env = WorkerEnv(cfg.task, "train", cfg.seed, **env_kwargs(cfg))
+            else:
+                env = envs.make(cfg.task, "train", cfg.seed, **env_kwargs(cfg))
         self.env = env
+        # The env steps while the update runs when it can take a step asynchronously (a worker process).
+        self.overlap = bool(cfg.overlap_env) and hasattr(env, "send") and hasattr(env, "discard")
         self.obs_shape = tuple(self.env.observation_space.shape)
         self.action_dim = int(self.env.action_space.shape[0])
         if state is not None and (tuple(state["obs_shape"]), int(state["action_dim"])) != (self.obs_shape, self.action_dim):
@@ -412,6 +419,8 @@ class Trainer:
                     self._check_action(action)
                 t_act = time.perf_counter() - t_act
                 n_updates, schedule_step = updates_due(cfg, self.step)
+                if self.overlap:  # the env takes this step during the update(s); the result is used after them
+                    self.env.send(action)
                 while self.updates_done_at_step < n_updates and not stop:
                     status.set(f"update burst {self.updates_done_at_step + 1}/{n_updates}" if n_updates > 1
                                else "update")
@@ -422,10 +431,15 @@ class Trainer:
                     self._running = None
                     self.eta.measure("update", time.perf_counter() - t_upd)
                 if stop:  # stopped between updates: this step is taken after the resume
+                    if self.overlap:
+                        self.env.discard()  # its result is dropped, the env's random streams rewound
                     break
                 self.updates_done_at_step = 0
                 t_env = time.perf_counter()
-                obs, reward, terminated, truncated, _ = self.env.step(action)
+                if self.overlap:
+                    obs, reward, terminated, truncated, _ = self.env.recv()
+                else:
+                    obs, reward, terminated, truncated, _ = self.env.step(action)
                 self.replay.add(action, reward, obs[-3:], terminated)
                 self.eta.measure("random_step" if self.step < cfg.init_steps else "policy_step",
                                  t_act + time.perf_counter() - t_env)
