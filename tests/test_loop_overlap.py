@@ -205,17 +205,41 @@ def test_a_worker_env_gives_the_in_process_env_s_observations_and_random_streams
 
 
 @pytest.mark.slow
-def test_overlapped_real_sac_run_equals_the_sequential_one(tmp_path):
-    run_real(tmp_path / "seq", "sac", False)
-    run_real(tmp_path / "ovl", "sac", True)
-    assert_same_runs(tmp_path / "seq", tmp_path / "ovl")
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["drq", "smg", "soda"])
 def test_overlapped_real_runs_equal_sequential_ones_across_a_stop_and_resume(tmp_path, algo):
-    """Each method family (no auxiliary model, SMG, a baseline with an auxiliary model), stopped by SIGTERM
-    inside the burst (update 2 of 3) and resumed."""
+    """Each method family (SAC/DrQ: no auxiliary model; SMG; a baseline with an auxiliary model), stopped by
+    SIGTERM inside the burst (update 2 of 3) and resumed: ~2-4 min each on a busy 2-core CPU."""
     run_real(tmp_path / "seq", algo, False, stop_at=2)
     run_real(tmp_path / "ovl", algo, True, stop_at=2)
     assert_same_runs(tmp_path / "seq", tmp_path / "ovl")
+
+
+# ---- where the wall time went -----------------------------------------------------------------------------
+
+
+def test_each_session_records_where_its_wall_time_went(tmp_path):
+    """run_summary.json: one entry per session (the stopped run and its resume), phases that add up to at most
+    the total, and `smg-fast report`'s table from it."""
+    import json
+    from types import SimpleNamespace
+
+    from smg_fast.experiments.report import wall_time_markdown
+    from smg_fast.run import walltime
+
+    run_synthetic(tmp_path / "r", True, stop_at=8, updates_per_step=2)
+    summary = json.loads((tmp_path / "r" / walltime.SUMMARY).read_text())
+    first, second = summary["sessions"]
+    assert first["from_step"] == 0 and first["to_step"] == second["from_step"] > 0 and second["to_step"] == 40
+    assert summary["steps"] == 40 and first["overlap_env"] is True
+    for s in summary["sessions"]:
+        sec = s["seconds"]
+        assert set(sec) == {"update", "environment", "evaluation", "checkpoint", "other", "total"}
+        assert all(v >= 0 for v in sec.values())
+        assert sum(sec[k] for k in (*walltime.PHASES, "other")) == pytest.approx(sec["total"])
+        assert sec["update"] > 0 and sec["environment"] > 0 and sec["checkpoint"] > 0
+    assert summary["seconds"]["total"] == pytest.approx(first["seconds"]["total"] + second["seconds"]["total"])
+    line = walltime.text(second["seconds"], 40 - second["from_step"])
+    assert line.startswith("wall time ") and "waiting for the environment" in line and "s per step" in line
+    table = wall_time_markdown([SimpleNamespace(path=tmp_path / "r"), SimpleNamespace(path=tmp_path / "none")])
+    assert str(tmp_path / "r") in table and str(tmp_path / "none") not in table
+    assert table.count("\n| ") == 2  # the header row and one run

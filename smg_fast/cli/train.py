@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.device.startswith("cuda"):
         say_how_long(cfg, resumed_step(args) if args.resume else 0)
 
+    from smg_fast.run import walltime
     from smg_fast.run.trainer import TrainingStopped, say, train
 
     run_dir = Path(cfg.run_dir)
@@ -115,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
             remove_unused(run_dir)
         raise
     print(f"run directory: {run_dir} ({disk_use(run_dir) / 1e6:,.0f} MB on disk)")
+    summary = walltime.read(run_dir)
+    if summary:  # this session's figures: what bounded it
+        last = summary["sessions"][-1]
+        print(walltime.text(last["seconds"], last["to_step"] - last["from_step"]))
     return report(run_dir, cfg, pictures=not args.no_pictures, progress=not args.no_progress)
 
 

@@ -53,6 +53,7 @@ from smg_fast.run.logger import Logger, MetricAverager
 from smg_fast.replay import ReplayBuffer
 from smg_fast.run.directory import RunLock
 from smg_fast.run.allocator import tune_allocator
+from smg_fast.run import walltime
 from smg_fast.tasks import env_kwargs
 
 
@@ -240,6 +241,8 @@ class Trainer:
         self.eta = Eta(cfg, len(getattr(self.evaluator, "modes", cfg.eval_modes)))
         self.checkpoint_stats: list[dict] = []  # step, seconds and bytes of each checkpoint written
         self.eval_seconds = 0.0
+        self.wall = walltime.WallTime()  # this session's seconds per phase (run_summary.json)
+        self.summary: dict | None = None
         self.step, self.episode = 0, 0
         self.last_checkpoint = 0
         self.last_eval = 0
@@ -276,6 +279,7 @@ class Trainer:
         before = {s["file"] for s in self.checkpointer.segments}
         manifest = self.checkpointer.save(self._state(), self.replay, name)
         seconds = time.perf_counter() - t0
+        self.wall.add("checkpoint", seconds)
         written = manifest["state"]["bytes"] + sum(s["bytes"] for s in manifest["segments"] if s["file"] not in before)
         self.checkpoint_stats.append({"step": self.step, "seconds": seconds, "bytes": written, "name": name})
         if name == "checkpoint":
@@ -329,6 +333,7 @@ class Trainer:
                 f"{command(f'train --resume {self.run_dir}')} (the evaluation runs first)") from e
         finally:
             self._evaluated = None
+            self.wall.add("evaluation", time.perf_counter() - t0)
         self.pending_eval = False
         for row in summary_rows(self.step, returns):
             self._log(self.logger.log_eval, row)
@@ -394,6 +399,20 @@ class Trainer:
         raise NonFiniteLossError(f"{what}; the state was saved to {path} ({last})")
 
     def run(self) -> None:
+        t_start, start_step = time.perf_counter(), self.step
+        try:
+            self._run()
+        finally:
+            if self.step > start_step or self.wall.seconds["evaluation"] > 0:
+                seconds = self.wall.breakdown(time.perf_counter() - t_start)
+                session = {"from_step": start_step, "to_step": self.step, "overlap_env": self.overlap,
+                           "seconds": seconds}
+                try:
+                    self.summary = walltime.record(self.run_dir, session)
+                except OSError as e:  # a full disk: the run's own files matter more
+                    say(f"could not write {walltime.SUMMARY}: {e}\n")
+
+    def _run(self) -> None:
         cfg = self.cfg
         bar = self._bar()
         status = progress.Status(bar, self.status_parts)
@@ -402,8 +421,7 @@ class Trainer:
             bar.write(f"step {self.step}: " + ", ".join(f"{m} {np.mean(r):.1f}" for m, r in returns.items()))
             if self.step >= cfg.train_steps:
                 self.save()
-        obs, _ = self.env.reset()
-        self.replay.add_first(obs[-3:])
+        obs = self._reset()
         episode_return, episode_start, t0 = 0.0, self.step, time.time()
         self.last_eval = self.step - self.step % cfg.eval_freq
         stop: list[int] = []
@@ -429,7 +447,9 @@ class Trainer:
                     self.averager.add(self.agent.update(self.replay, schedule_step), self.step)
                     self.updates_done_at_step += 1
                     self._running = None
-                    self.eta.measure("update", time.perf_counter() - t_upd)
+                    t_upd = time.perf_counter() - t_upd
+                    self.eta.measure("update", t_upd)
+                    self.wall.add("update", t_upd)
                 if stop:  # stopped between updates: this step is taken after the resume
                     if self.overlap:
                         self.env.discard()  # its result is dropped, the env's random streams rewound
@@ -440,6 +460,7 @@ class Trainer:
                     obs, reward, terminated, truncated, _ = self.env.recv()
                 else:
                     obs, reward, terminated, truncated, _ = self.env.step(action)
+                self.wall.add("environment", time.perf_counter() - t_env)
                 self.replay.add(action, reward, obs[-3:], terminated)
                 self.eta.measure("random_step" if self.step < cfg.init_steps else "policy_step",
                                  t_act + time.perf_counter() - t_env)
@@ -464,8 +485,7 @@ class Trainer:
                             f"{m} {np.mean(r):.1f}" for m, r in returns.items()))
                     if self.step - self.last_checkpoint >= cfg.checkpoint_every or self.step >= cfg.train_steps:
                         self._save_showing(status)
-                    obs, _ = self.env.reset()
-                    self.replay.add_first(obs[-3:])
+                    obs = self._reset()
                     episode_return, episode_start, t0 = 0.0, self.step, time.time()
                 if status.phase is not None:
                     status.set(None)
@@ -481,6 +501,13 @@ class Trainer:
             restore_signals()
             status.__exit__(None, None, None)
             bar.close()
+
+    def _reset(self) -> np.ndarray:
+        t = time.perf_counter()
+        obs, _ = self.env.reset()
+        self.wall.add("environment", time.perf_counter() - t)
+        self.replay.add_first(obs[-3:])
+        return obs
 
     def _save_showing(self, status: progress.Status) -> None:
         status.set(f"writing the checkpoint of step {self.step}")
