@@ -409,8 +409,8 @@ class Trainer:
                            "seconds": seconds}
                 try:
                     self.summary = walltime.record(self.run_dir, session)
-                except OSError as e:  # a full disk: the run's own files matter more
-                    say(f"could not write {walltime.SUMMARY}: {e}\n")
+                except OSError:  # a full disk: the run's own error says so; these figures are not worth a line
+                    pass
 
     def _run(self) -> None:
         cfg = self.cfg

@@ -53,7 +53,7 @@ def record(run_dir: Path, session: dict) -> dict:
     sessions.append(session)
     totals = {k: sum(s["seconds"].get(k, 0.0) for s in sessions) for k in (*PHASES, "other", "total")}
     summary = {"steps": session["to_step"], "seconds": totals, "sessions": sessions}
-    tmp = path.with_name(f".{SUMMARY}.tmp")
+    tmp = path.with_name(f".{SUMMARY}.tmp-{os.getpid()}")  # a leftover is removed with the run's other temporaries
     tmp.write_text(json.dumps(summary, indent=1) + "\n")
     os.replace(tmp, path)
     return summary
