@@ -82,6 +82,8 @@ class RunConfig:
     # in a worker during the update with the same results
     overlap_env: bool = setting(True, Flag(), "the training env steps in a worker process during the update "
                                 "(false: in the loop, after it; same results)")
+    async_checkpoint: bool = setting(True, Flag(), "periodic checkpoints are written in the background from a "
+                                     "snapshot while training goes on (false: the loop waits; same files)")
     run_dir: str = setting("", Elsewhere("a new directory, or a run to resume (smg_fast.run.directory)"),
                            "default runs/<task>_<algo>_<preset>_seed<seed>")
     agent: SACConfig = field(default_factory=SACConfig, metadata={"nested": True})

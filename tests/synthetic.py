@@ -161,7 +161,8 @@ def soak(run_dir, steps: int, *, image_size: int = 84, checkpoint_every: int = 5
 
     cfg = make_config("walker-walk", "sac", "paper", train_steps=steps, replay_capacity=steps,
                       checkpoint_every=checkpoint_every, eval_freq=eval_freq, eval_modes=("train",),
-                      eval_episodes=1, init_steps=1000, burst_updates=1, replay_storage=replay_storage)
+                      eval_episodes=1, init_steps=1000, burst_updates=1, replay_storage=replay_storage,
+                      async_checkpoint=False)  # each write's cost is measured with the loop waiting for it
     cfg.run_dir = str(run_dir)
     env = SyntheticEnv(image_size, cfg.frame_stack, 6, episode_steps, cfg.seed)
     agent = SamplingAgent(6, batch_size=0)

@@ -1,7 +1,8 @@
-"""The training env steps during the update (``overlap_env``, issue 27): the loop sends the action before the
-update(s) and stores the transition after them, so an overlapped run must equal a sequential one bit for bit —
-train.csv, eval.csv, the final parameters, the replay, every random stream — also across a stop inside the
-update burst or between a step's updates and a resume from there."""
+"""The loop's overlaps (issue 27): the training env steps during the update (``overlap_env``: the loop sends the
+action before the update(s) and stores the transition after them) and periodic checkpoints are written in the
+background from a snapshot (``async_checkpoint``). A run with both must equal one with neither bit for bit —
+train.csv, eval.csv, the final parameters, the replay, every random stream, the checkpoints' files — also
+across a stop inside the update burst or between a step's updates and a resume from there."""
 import os
 import signal
 from pathlib import Path
@@ -49,10 +50,13 @@ def assert_same_runs(a: Path, b: Path, *, name: str = "checkpoint") -> None:
         assert (a / log).exists() == (b / log).exists(), log
         if (a / log).exists():
             assert csv_rows(a / log) == csv_rows(b / log), log
-    sa, sb = load_checkpoint(a, name=f"{name}.json"), load_checkpoint(b, name=f"{name}.json")
-    for s in (sa, sb):
-        s["config"].pop("overlap_env"), s["config"].pop("run_dir")
-    assert_same(sa, sb)
+    for previous in (False, True):  # the previous one: written in the background
+        sa = load_checkpoint(a, name=f"{name}.json", previous=previous)
+        sb = load_checkpoint(b, name=f"{name}.json", previous=previous)
+        for s in (sa, sb):
+            for key in ("overlap_env", "async_checkpoint", "run_dir"):
+                s["config"].pop(key)
+        assert_same(sa, sb, f"{'previous' if previous else 'last'} checkpoint")
 
 
 # ---- the loop's order, with a stand-in env in a real worker process -------------------------------------
@@ -61,7 +65,7 @@ def assert_same_runs(a: Path, b: Path, *, name: str = "checkpoint") -> None:
 def config(run_dir, overlap: bool, **kw):
     values = dict(train_steps=40, init_steps=10, burst_updates=5, updates_per_step=1, replay_capacity=40,
                   checkpoint_every=20, eval_freq=20, eval_modes=("train",), eval_episodes=1, batch_size=4,
-                  overlap_env=overlap)
+                  overlap_env=overlap, async_checkpoint=overlap)
     values.update(kw)
     cfg = make_config("walker-walk", "sac", "quick", **values)
     cfg.run_dir = str(run_dir)
@@ -124,7 +128,8 @@ def test_a_stop_between_overlapped_updates_checkpoints_and_resumes_as_sequential
     b = run_synthetic(tmp_path / "ovl", True, stop_at=stop_at, updates_per_step=updates_per_step)
     assert a["updates_done_at_step"] > 0  # really between two updates of one step
     for s in (a, b):
-        s["config"].pop("overlap_env"), s["config"].pop("run_dir")
+        for key in ("overlap_env", "async_checkpoint", "run_dir"):
+            s["config"].pop(key)
     assert_same(a, b)
     assert_same_runs(tmp_path / "seq", tmp_path / "ovl")
 
@@ -145,6 +150,7 @@ def real_config(run_dir, algo: str, overlap: bool):
     cfg = make_config("cartpole-swingup", algo, "quick", train_steps=24, batch_size=4, eval_episodes=1,
                       eval_modes=("train",), episode_length=64, init_steps=8, burst_updates=3, updates_per_step=1,
                       eval_freq=16, eval_envs=1, checkpoint_every=8, replay_capacity=64, overlap_env=overlap,
+                      async_checkpoint=overlap,
                       **({"mask_warmup": 8} if algo == "smg" else {}))
     cfg.run_dir = str(run_dir)
     return cfg
@@ -243,3 +249,35 @@ def test_each_session_records_where_its_wall_time_went(tmp_path):
     table = wall_time_markdown([SimpleNamespace(path=tmp_path / "r"), SimpleNamespace(path=tmp_path / "none")])
     assert str(tmp_path / "r") in table and str(tmp_path / "none") not in table
     assert table.count("\n| ") == 2  # the header row and one run
+
+
+# ---- checkpoints written in the background ------------------------------------------------------------------
+
+
+def test_a_periodic_checkpoint_is_written_while_training_goes_on(tmp_path, monkeypatch):
+    """The write of the step-21 checkpoint holds after its state file until the loop has run three more
+    updates: it can only finish in the background. The run's end waits for it; both checkpoints verify."""
+    import time
+
+    from smg_fast.run import checkpoint as ckpt
+
+    cfg = config(tmp_path / "r", False, async_checkpoint=True)
+    trainer = synthetic_trainer(cfg, image_size=SIZE, action_dim=A, episode_steps=7, batch_size=4)
+    seen = []
+
+    def after(name):
+        if name == "state" and not seen:
+            start, deadline = trainer.agent.updates, time.monotonic() + 60
+            while trainer.agent.updates < start + 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            seen.append((trainer.step, trainer.agent.updates - start))
+
+    monkeypatch.setattr(ckpt, "_after_phase", after)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    assert seen and seen[0][1] >= 3, seen
+    assert load_checkpoint(tmp_path / "r", previous=True)["step"] == 21
+    assert load_checkpoint(tmp_path / "r")["step"] == 40
+    assert [c["step"] for c in trainer.checkpoint_stats] == [21, 40]

@@ -254,7 +254,7 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     check_set_modes(overrides, saved.task, given)
     # What may change on resume: where it runs and how the same update is executed, and the budget.
     fixed = {k: v for k, v in overrides.items()
-             if v is not None and k not in ("device", "compile", "train_steps", "overlap_env")}
+             if v is not None and k not in ("device", "compile", "train_steps", "overlap_env", "async_checkpoint")}
     if args.task is not None:
         fixed["task"] = args.task
     if args.algo is not None:
@@ -265,13 +265,14 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     if clash:
         lines = ", ".join(f"{k}: run has {a!r}, command line says {b!r}" for k, (a, b) in clash.items())
         raise UsageError(f"--resume {run_dir}: the command line disagrees with the run's config ({lines}); "
-                         "with --resume only --steps (to extend the run), --device, --compile and overlap_env may change")
+                         "with --resume only --steps (to extend the run), --device, --compile, overlap_env and async_checkpoint may change")
     if overrides.get("device"):
         saved.device = overrides["device"]
     if overrides.get("compile") is not None:
         saved.agent.compile = overrides["compile"]
-    if overrides.get("overlap_env") is not None:
-        saved.overlap_env = overrides["overlap_env"]
+    for key in ("overlap_env", "async_checkpoint"):  # how the loop runs, not what it computes
+        if overrides.get(key) is not None:
+            setattr(saved, key, overrides[key])
     if overrides.get("train_steps") is not None:
         at = checkpoint_step(run_dir, previous=args.previous_checkpoint) or 0
         if overrides["train_steps"] < at:
