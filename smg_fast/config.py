@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from smg_fast.agent import METHODS, method
 from smg_fast.agent.config import SACConfig, trunk_features
 from smg_fast.errors import SettingError
-from smg_fast.rules import (FREQ, Choice, Elsewhere, OneOf, Pattern, Range, Setting, UpdateRate, check_value, setting,
-                            settings_of)
+from smg_fast.rules import (FREQ, Choice, Elsewhere, Flag, OneOf, Pattern, Range, Setting, UpdateRate, check_value,
+                            setting, settings_of)
 from smg_fast.tasks import (DISTRACTING_CS, DISTRACTING_CS_INTENSITIES, DMC_MODES, check_modes, is_robot_task,
                             task_spec)
 
@@ -78,6 +78,12 @@ class RunConfig:
         None, Choice(DISTRACTING_CS_INTENSITIES, optional=True, why="DMC-GB's distracting_cs intensities"),
         "DMC-GB's distracting_cs mode: one of its intensities (needed to evaluate it)")
     checkpoint_every: int = setting(50_000, FREQ, "agent steps between checkpoints", flag="--checkpoint-every")
+    # upstream draws the action before the update and stores the transition after it: the env step can run
+    # in a worker during the update with the same results
+    overlap_env: bool = setting(True, Flag(), "the training env steps in a worker process during the update "
+                                "(false: in the loop, after it; same results)")
+    async_checkpoint: bool = setting(True, Flag(), "periodic checkpoints are written in the background from a "
+                                     "snapshot while training goes on (false: the loop waits; same files)")
     run_dir: str = setting("", Elsewhere("a new directory, or a run to resume (smg_fast.run.directory)"),
                            "default runs/<task>_<algo>_<preset>_seed<seed>")
     agent: SACConfig = field(default_factory=SACConfig, metadata={"nested": True})

@@ -31,7 +31,7 @@ class SyntheticEnv:
         noise = self._rng.integers(0, 8, (3, self.image_size, self.image_size), dtype=np.uint8)
         return (self._base[None] + np.uint8(self._t % 256) + noise).astype(np.uint8)
 
-    def reset(self, seed=None):
+    def reset(self, seed=None, options=None):
         self._t = 0
         self._stack[:] = self._frame()
         return self._stack.reshape(-1, self.image_size, self.image_size).copy(), {}
@@ -52,6 +52,13 @@ class SyntheticEnv:
 
     def close(self) -> None:
         pass
+
+
+def make_synthetic(task=None, mode="train", seed: int = 0, *, frame_stack: int = 3, image_size: int = 84,
+                   action_dim: int = 6, episode_steps: int = 250) -> SyntheticEnv:
+    """A :class:`SyntheticEnv` built the way a worker builds an env (:class:`smg_fast.envs.worker.WorkerEnv`'s
+    ``factory``)."""
+    return SyntheticEnv(image_size, frame_stack, action_dim, episode_steps, seed)
 
 
 class SamplingAgent:
@@ -113,11 +120,18 @@ class NullEvaluator:
 
 def synthetic_trainer(cfg, *, image_size: int = 84, action_dim: int = 6, episode_steps: int = 250,
                       batch_size: int = 64, resume: bool = False, update_hook=None, previous_checkpoint: bool = False,
-                      evaluator=None, agent=None):
-    """A :class:`~smg_fast.run.trainer.Trainer` for ``cfg`` over the stand-ins above."""
+                      evaluator=None, agent=None, worker: bool = False):
+    """A :class:`~smg_fast.run.trainer.Trainer` for ``cfg`` over the stand-ins above (``worker``: the env in a
+    worker process, stepped during the update when ``cfg.overlap_env``)."""
     from smg_fast.run.trainer import Trainer
 
-    env = SyntheticEnv(image_size, cfg.frame_stack, action_dim, episode_steps, cfg.seed)
+    if worker:
+        from smg_fast.envs.worker import WorkerEnv
+
+        env = WorkerEnv("synthetic", "train", cfg.seed, factory=make_synthetic, frame_stack=cfg.frame_stack,
+                        image_size=image_size, action_dim=action_dim, episode_steps=episode_steps)
+    else:
+        env = SyntheticEnv(image_size, cfg.frame_stack, action_dim, episode_steps, cfg.seed)
     agent = agent or SamplingAgent(action_dim, batch_size, update_hook=update_hook)
     torch.manual_seed(cfg.seed)
     return Trainer(cfg, resume=resume, progress=False, previous_checkpoint=previous_checkpoint, env=env, agent=agent,
@@ -147,7 +161,8 @@ def soak(run_dir, steps: int, *, image_size: int = 84, checkpoint_every: int = 5
 
     cfg = make_config("walker-walk", "sac", "paper", train_steps=steps, replay_capacity=steps,
                       checkpoint_every=checkpoint_every, eval_freq=eval_freq, eval_modes=("train",),
-                      eval_episodes=1, init_steps=1000, burst_updates=1, replay_storage=replay_storage)
+                      eval_episodes=1, init_steps=1000, burst_updates=1, replay_storage=replay_storage,
+                      async_checkpoint=False)  # each write's cost is measured with the loop waiting for it
     cfg.run_dir = str(run_dir)
     env = SyntheticEnv(image_size, cfg.frame_stack, 6, episode_steps, cfg.seed)
     agent = SamplingAgent(6, batch_size=0)

@@ -49,6 +49,7 @@ def test_tiny_run_writes_logs_checkpoint_table_and_pictures(full_run):
     assert train_rows[0].startswith("step,episode,episode_return") and len(train_rows) == 1 + 4
     assert "aux/recon_loss" in train_rows[0] and "critic/loss" in train_rows[0]
     assert "| train |" in stdout and "Evaluation at step 32" in stdout
+    assert "wall time " in stdout and "waiting for the environment" in stdout and (run / "run_summary.json").exists()
     # beside a random policy on the same (shortened) episodes; no paper column: its episodes are 1000 steps
     header = next(line for line in (run / "final_eval.md").read_text().splitlines() if line.startswith("| mode"))
     assert "| mode | seed 0 | random policy |" in stdout and "paper" not in header, header

@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.device.startswith("cuda"):
         say_how_long(cfg, resumed_step(args) if args.resume else 0)
 
+    from smg_fast.run import walltime
     from smg_fast.run.trainer import TrainingStopped, say, train
 
     run_dir = Path(cfg.run_dir)
@@ -115,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
             remove_unused(run_dir)
         raise
     print(f"run directory: {run_dir} ({disk_use(run_dir) / 1e6:,.0f} MB on disk)")
+    summary = walltime.read(run_dir)
+    if summary:  # this session's figures: what bounded it
+        last = summary["sessions"][-1]
+        print(walltime.text(last["seconds"], last["to_step"] - last["from_step"]))
     return report(run_dir, cfg, pictures=not args.no_pictures, progress=not args.no_progress)
 
 
@@ -248,7 +253,8 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     overrides.update(parse_set_pairs(args.set, saved.algo, given))
     check_set_modes(overrides, saved.task, given)
     # What may change on resume: where it runs and how the same update is executed, and the budget.
-    fixed = {k: v for k, v in overrides.items() if v is not None and k not in ("device", "compile", "train_steps")}
+    fixed = {k: v for k, v in overrides.items()
+             if v is not None and k not in ("device", "compile", "train_steps", "overlap_env", "async_checkpoint")}
     if args.task is not None:
         fixed["task"] = args.task
     if args.algo is not None:
@@ -259,11 +265,14 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     if clash:
         lines = ", ".join(f"{k}: run has {a!r}, command line says {b!r}" for k, (a, b) in clash.items())
         raise UsageError(f"--resume {run_dir}: the command line disagrees with the run's config ({lines}); "
-                         "with --resume only --steps (to extend the run), --device and --compile may change")
+                         "with --resume only --steps (to extend the run), --device, --compile, overlap_env and async_checkpoint may change")
     if overrides.get("device"):
         saved.device = overrides["device"]
     if overrides.get("compile") is not None:
         saved.agent.compile = overrides["compile"]
+    for key in ("overlap_env", "async_checkpoint"):  # how the loop runs, not what it computes
+        if overrides.get(key) is not None:
+            setattr(saved, key, overrides[key])
     if overrides.get("train_steps") is not None:
         at = checkpoint_step(run_dir, previous=args.previous_checkpoint) or 0
         if overrides["train_steps"] < at:

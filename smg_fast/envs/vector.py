@@ -56,10 +56,15 @@ class _RemoteTraceback(Exception):
         return "\n--- traceback in the worker ---\n" + self.tb
 
 
-def _worker(index, conn, obs_raw, final_raw, obs_shape, task, mode, seed, make_kwargs, autoreset=True):
+def _worker(index, conn, obs_raw, final_raw, obs_shape, task, mode, seed, make_kwargs, autoreset=True, factory=None,
+            keep_rng=False):
     env = None
     # Ctrl-C reaches the whole process group: the parent decides (finish a step, checkpoint, close us).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if keep_rng:  # a training env: the parent's checkpoint at a stop still needs us (a batch system's
+        # SIGTERM, a closed terminal's SIGHUP reach the whole group); we exit when its pipe closes
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         import warnings
 
@@ -68,16 +73,19 @@ def _worker(index, conn, obs_raw, final_raw, obs_shape, task, mode, seed, make_k
 
         warnings.simplefilter("ignore", Notice)  # the parent says it once (VectorEnv.__init__), not each worker
 
-        env = make(task, mode, seed, **make_kwargs)
+        env = (make if factory is None else factory)(task, mode, seed, **make_kwargs)
         if "torch" in sys.modules:  # video modes (greenscreen, video resize); not imported otherwise (~1 s)
             sys.modules["torch"].set_num_threads(1)  # one core per worker: the ops would oversubscribe
         obs_buf = np.frombuffer(obs_raw, dtype=np.uint8).reshape(-1, *obs_shape)[index]
         final_buf = np.frombuffer(final_raw, dtype=np.uint8).reshape(-1, *obs_shape)[index]
         conn.send(("ready", (env.action_space, env.observation_space, env.max_episode_steps)))
         ep_return, ep_length = 0.0, 0
+        before_step = None  # keep_rng: the env's random streams before the last step
         while True:
             cmd, arg = conn.recv()
             if cmd == "step":
+                if keep_rng:
+                    before_step = env.rng_state()
                 obs, reward, terminated, truncated, info = env.step(arg)
                 ep_return += reward
                 ep_length += 1
@@ -95,6 +103,11 @@ def _worker(index, conn, obs_raw, final_raw, obs_shape, task, mode, seed, make_k
                 ep_return, ep_length = 0.0, 0
                 obs_buf[...] = obs
                 conn.send(("ok", info))
+            elif cmd == "rng_state":  # arg: the state before the last step (one that is discarded)
+                conn.send(("ok", before_step if arg and before_step is not None else env.rng_state()))
+            elif cmd == "set_rng_state":
+                env.set_rng_state(arg)
+                conn.send(("ok", None))
             elif cmd == "close":
                 break
             else:
@@ -166,6 +179,10 @@ class VectorEnv:
         autoreset: True (default): an env whose episode ends starts its next one in the same step (see
             the module doc). False: it stops there (``obs`` and ``info["final_obs"]`` are its last
             observation) until ``reset(env_ids=...)`` starts its next episode, with that episode's options.
+        factory: builds env ``i`` as ``factory(task, mode, seed + i, **make_kwargs)`` instead of :func:`make`
+            (an importable callable: tests run stand-in envs in real workers); no video offsets are added.
+        keep_rng: the workers keep their env's ``rng_state()`` from before each step (``rng_state`` can
+            report it: :class:`smg_fast.envs.worker.WorkerEnv`) and leave SIGTERM and SIGHUP to the parent.
 
     ``reset(seed=None, env_ids=None, options=None)`` -> ``(obs, info)``; ``step(actions)`` -> ``(obs,
     reward, terminated, truncated, info)`` for all envs; ``send(actions, env_ids)`` / ``recv(batch_size)``
@@ -174,7 +191,8 @@ class VectorEnv:
     """
 
     def __init__(self, task: str, mode: str = "train", num_envs: int = 2, seed: int = 0, *,
-                 timeout: float = 300.0, context: str = "spawn", autoreset: bool = True, **make_kwargs):
+                 timeout: float = 300.0, context: str = "spawn", autoreset: bool = True, factory=None,
+                 keep_rng: bool = False, **make_kwargs):
         if int(num_envs) != num_envs or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         if context not in ("spawn", "forkserver"):
@@ -203,10 +221,11 @@ class VectorEnv:
         for i in range(self.num_envs):
             parent, child = ctx.Pipe()
             # Video modes: env i shows videos i+1, i+1+N, ...: together one upstream env's sequence.
-            kwargs = {"video_offset": i, "video_stride": self.num_envs, **make_kwargs}
+            kwargs = make_kwargs if factory is not None else {
+                "video_offset": i, "video_stride": self.num_envs, **make_kwargs}
             p = ctx.Process(target=_worker, name=f"smg-fast-env-{i}", daemon=True,
                             args=(i, child, self._obs_raw, self._final_raw, self.obs_shape, task, mode, seed + i,
-                                  kwargs, self.autoreset))
+                                  kwargs, self.autoreset, factory, keep_rng))
             p.start()
             child.close()  # the worker owns it now; our copy would hide the worker's death (no EOF)
             self._procs.append(p)
@@ -258,6 +277,9 @@ class VectorEnv:
         if len(stopped):
             raise RuntimeError(f"envs {stopped.tolist()} need a reset (never reset, or their episode ended with "
                                f"autoreset=False): reset(env_ids={stopped.tolist()}) before stepping them")
+        raw = np.asarray(actions)
+        if raw.dtype.kind == "f" and raw.shape == a.shape:
+            a = raw  # as given (float32 from an agent): what the same env in-process would be stepped with
         for j, i in enumerate(ids.tolist()):
             self._send(i, ("step", a[j]))
             self._pending.append(i)

@@ -187,6 +187,26 @@ def write_csv(path: Path, rows: list[dict], fields: list[str]) -> Path:
     return path
 
 
+def wall_time_markdown(runs) -> str:
+    """Where each run's wall time went (its ``run_summary.json``, all its sessions), or "" when none has one."""
+    from smg_fast.run import walltime
+
+    rows = []
+    for r in runs:
+        summary = walltime.read(r.path)
+        if not summary or not summary.get("seconds", {}).get("total"):
+            continue
+        sec, steps = summary["seconds"], summary.get("steps") or 0
+        shares = " | ".join(f"{100 * sec.get(k, 0.0) / sec['total']:.0f}%" for k in (*walltime.PHASES, "other"))
+        per_step = f"{sec['total'] / steps:.3f}" if steps else "-"
+        rows.append(f"| {r.path} | {sec['total'] / 3600:.2f} | {per_step} | {shares} |")
+    if not rows:
+        return ""
+    head = " | ".join(walltime.NAMES[k] for k in (*walltime.PHASES, "other"))
+    return ("Where the wall time went (run_summary.json):\n\n"
+            f"| run | hours | s per step | {head} |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
 def make_report(paths, out_dir: Path | None = None, method: str | None = None, with_paper: bool = False,
                 include_unfinished: bool = False, decimals: int = 0, reps: int = 50_000, seed: int = 0,
                 curves: bool = True) -> tuple[str, list[Path]]:
@@ -237,6 +257,9 @@ def make_report(paths, out_dir: Path | None = None, method: str | None = None, w
         if agg:
             md.append(aggregates_markdown(agg, reps, decimals))
             written.append(write_csv(out_dir / "aggregates.csv", agg, list(agg[0])))
+    wall = wall_time_markdown(used)
+    if wall:
+        md.append(wall)
     if curves:
         from smg_fast.experiments.paper_curves import plot_curves
 

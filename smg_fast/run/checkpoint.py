@@ -356,21 +356,36 @@ class Checkpointer:
     def save(self, state: dict, replay, name: str = "checkpoint") -> dict:
         """Write a checkpoint of ``state`` (everything but the replay's records) and ``replay``. Raises
         :class:`CheckpointError` (the previous checkpoint intact) when a file cannot be written."""
+        return self.write(self.snapshot(state, replay, name))
+
+    def snapshot(self, state: dict, replay, name: str = "checkpoint") -> dict:
+        """What :meth:`write` writes, taken now: ``state`` (whose tensors the caller must not change until the
+        write is done, or pass copies of), the replay's counters and the records added since the last
+        checkpoint (host copies). The next snapshot needs this one written first (its segments)."""
+        segments = list(self._segments)
+        frames_from = segments[-1]["frames_to"] if segments else 0
+        transitions_from = segments[-1]["transitions_to"] if segments else 0
+        seg = None
+        if replay.frames_added > frames_from or replay.transitions_added > transitions_from:
+            seg = replay.export_range(frames_from, transitions_from)
+        return {"name": name, "state": {**state, "replay": replay.small_state()}, "segment": seg,
+                "oldest": (replay.frames_added - replay.capacity, replay.transitions_added - replay.capacity)}
+
+    def write(self, snap: dict) -> dict:
+        """Write a :meth:`snapshot` (atomic files, then the manifest); safe in another thread while the loop
+        goes on, one at a time."""
         folder = self.run_dir / FOLDER
+        name, state, seg = snap["name"], snap["state"], snap["segment"]
         step = int(state["step"])
         regular = name == "checkpoint"
         suffix = "" if regular else f"-{name}"
         try:
             folder.mkdir(exist_ok=True)
-            state = {**state, "replay": replay.small_state()}
             rec_state = {"file": f"{FOLDER}/state-{step:010d}{suffix}.pt",
                          **atomic_save(state, self.run_dir / FOLDER / f"state-{step:010d}{suffix}.pt")}
             _after_phase("state")
             segments = list(self._segments)
-            frames_from = segments[-1]["frames_to"] if segments else 0
-            transitions_from = segments[-1]["transitions_to"] if segments else 0
-            if replay.frames_added > frames_from or replay.transitions_added > transitions_from:
-                seg = replay.export_range(frames_from, transitions_from)
+            if seg is not None:
                 # Another manifest's segment carries its name: a later regular checkpoint of the same
                 # range must not replace the file that manifest names.
                 fname = f"{FOLDER}/replay-{seg['frames_from']:012d}-{seg['frames_to']:012d}{suffix}.pt"
@@ -378,8 +393,7 @@ class Checkpointer:
                 segments.append({"file": fname, **meta, **atomic_save(seg, self.run_dir / fname)})
             _after_phase("segment")
             # The replay's window: older segments are no longer needed by this checkpoint.
-            oldest_f = replay.frames_added - replay.capacity
-            oldest_t = replay.transitions_added - replay.capacity
+            oldest_f, oldest_t = snap["oldest"]
             segments = [s for s in segments if s["frames_to"] > oldest_f or s["transitions_to"] > oldest_t]
             previous = None
             if self._last is not None and regular:

@@ -5,7 +5,10 @@ draw from π), update (a burst of ``init_steps`` updates at step ``init_steps``,
 number, then one per step), step the env and store the transition. Episodes end on ``terminated``
 or ``truncated``; at an episode end the loop logs, checks that every loss stayed finite, evaluates every
 ``eval_freq`` steps, and saves a checkpoint every ``checkpoint_every`` steps, so a resumed run starts its
-next episode exactly where the interrupted one would have. ``step`` counts agent steps (action-repeated
+next episode exactly where the interrupted one would have. With ``overlap_env`` the env takes each step in
+its worker process during that step's update(s) (the action is drawn before them, the transition stored
+after them: the same order, the same numbers); with ``async_checkpoint`` a periodic checkpoint is written by
+a thread from a snapshot while the loop goes on. ``step`` counts agent steps (action-repeated
 env steps), as upstream.
 
 Ctrl-C, SIGTERM or SIGHUP (a closed terminal or ssh session) stops the loop after the current update — also
@@ -53,6 +56,7 @@ from smg_fast.run.logger import Logger, MetricAverager
 from smg_fast.replay import ReplayBuffer
 from smg_fast.run.directory import RunLock
 from smg_fast.run.allocator import tune_allocator
+from smg_fast.run import walltime
 from smg_fast.tasks import env_kwargs
 
 
@@ -137,8 +141,8 @@ def catch_stop_signals(stop: list[int]):
 
 
 # What may differ between config.json and the checkpoint's own copy: where the run goes on, how the same
-# update executes, and the budget (--steps extends a run).
-MAY_CHANGE_ON_RESUME = frozenset({"device", "compile", "train_steps", "run_dir"})
+# update and loop execute, and the budget (--steps extends a run).
+MAY_CHANGE_ON_RESUME = frozenset({"device", "compile", "train_steps", "run_dir", "overlap_env", "async_checkpoint"})
 
 
 def same_run(cfg: RunConfig, state: dict, run_dir: Path) -> None:
@@ -157,6 +161,17 @@ def same_run(cfg: RunConfig, state: dict, run_dir: Path) -> None:
         raise ckpt.CheckpointError(
             f"--resume {run_dir}: config.json no longer matches the checkpoint ({shown}{more}): restore config.json "
             "(the checkpoint's settings are the run's), or start a new run in another --run-dir")
+
+
+def _copied(tree):
+    """``tree`` (dicts, lists, tuples) with every tensor cloned where it lives (no host round trip)."""
+    if torch.is_tensor(tree):
+        return tree.detach().clone()
+    if isinstance(tree, dict):
+        return {k: _copied(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_copied(v) for v in tree)
+    return tree
 
 
 def seed_everything(seed: int) -> None:
@@ -207,8 +222,15 @@ class Trainer:
         if env is None:
             from smg_fast import envs
 
-            env = envs.make(cfg.task, "train", cfg.seed, **env_kwargs(cfg))
+            if cfg.overlap_env:
+                from smg_fast.envs.worker import WorkerEnv
+
+                env = WorkerEnv(cfg.task, "train", cfg.seed, **env_kwargs(cfg))
+            else:
+                env = envs.make(cfg.task, "train", cfg.seed, **env_kwargs(cfg))
         self.env = env
+        # The env steps while the update runs when it can take a step asynchronously (a worker process).
+        self.overlap = bool(cfg.overlap_env) and hasattr(env, "send") and hasattr(env, "discard")
         self.obs_shape = tuple(self.env.observation_space.shape)
         self.action_dim = int(self.env.action_space.shape[0])
         if state is not None and (tuple(state["obs_shape"]), int(state["action_dim"])) != (self.obs_shape, self.action_dim):
@@ -233,6 +255,10 @@ class Trainer:
         self.eta = Eta(cfg, len(getattr(self.evaluator, "modes", cfg.eval_modes)))
         self.checkpoint_stats: list[dict] = []  # step, seconds and bytes of each checkpoint written
         self.eval_seconds = 0.0
+        self.wall = walltime.WallTime()  # this session's seconds per phase (run_summary.json)
+        self.summary: dict | None = None
+        self._writer: threading.Thread | None = None  # a checkpoint written in the background
+        self._write_error: BaseException | None = None
         self.step, self.episode = 0, 0
         self.last_checkpoint = 0
         self.last_eval = 0
@@ -264,17 +290,55 @@ class Trainer:
             "pending_eval": self.pending_eval,
         }
 
-    def save(self, name: str = "checkpoint") -> Path:
+    def save(self, name: str = "checkpoint", background: bool = False) -> Path:
+        """Write a checkpoint of this step. ``background``: snapshot the state now (the agent's tensors
+        copied where they live, the replay's new records to the host) and write it in a thread while the loop
+        goes on; the next save, the run's end, a stop and :meth:`close` wait for it, and its error (a full
+        disk) is raised there. Never two writes at once."""
+        self.wait_for_checkpoint()
         t0 = time.perf_counter()
         before = {s["file"] for s in self.checkpointer.segments}
-        manifest = self.checkpointer.save(self._state(), self.replay, name)
-        seconds = time.perf_counter() - t0
-        written = manifest["state"]["bytes"] + sum(s["bytes"] for s in manifest["segments"] if s["file"] not in before)
-        self.checkpoint_stats.append({"step": self.step, "seconds": seconds, "bytes": written, "name": name})
+        state = self._state()
+        if background:
+            state["agent"] = _copied(state["agent"])  # the next update changes the live tensors in place
+        snap = self.checkpointer.snapshot(state, self.replay, name)
         if name == "checkpoint":
             self.last_checkpoint = self.step
-            self.eta.measure("checkpoint", seconds)
+
+        def write(step: int = self.step) -> None:
+            t_write = time.perf_counter()
+            manifest = self.checkpointer.write(snap)
+            seconds = time.perf_counter() - t_write
+            written = manifest["state"]["bytes"] + sum(s["bytes"] for s in manifest["segments"]
+                                                       if s["file"] not in before)
+            self.checkpoint_stats.append({"step": step, "seconds": seconds, "bytes": written, "name": name})
+            if name == "checkpoint":
+                self.eta.measure("checkpoint", seconds)
+
+        if background:
+            def run() -> None:
+                try:
+                    write()
+                except BaseException as e:  # noqa: BLE001 - raised in the loop by wait_for_checkpoint
+                    self._write_error = e
+
+            self._writer = threading.Thread(target=run, name="smg-fast-checkpoint", daemon=True)
+            self._writer.start()
+        else:
+            write()
+        self.wall.add("checkpoint", time.perf_counter() - t0)
         return self.run_dir / f"{name}.json"
+
+    def wait_for_checkpoint(self, raise_error: bool = True) -> None:
+        """Wait for a checkpoint being written in the background; raise its error (``raise_error``)."""
+        if self._writer is not None:
+            t0 = time.perf_counter()
+            self._writer.join()
+            self._writer = None
+            self.wall.add("checkpoint", time.perf_counter() - t0)
+        error, self._write_error = self._write_error, None
+        if error is not None and raise_error:
+            raise error
 
     def _restore(self, state: dict, entry: dict) -> None:
         self.agent.load_state_dict(state["agent"])
@@ -322,6 +386,7 @@ class Trainer:
                 f"{command(f'train --resume {self.run_dir}')} (the evaluation runs first)") from e
         finally:
             self._evaluated = None
+            self.wall.add("evaluation", time.perf_counter() - t0)
         self.pending_eval = False
         for row in summary_rows(self.step, returns):
             self._log(self.logger.log_eval, row)
@@ -336,7 +401,7 @@ class Trainer:
             why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exhausted",
                    errno.EIO: "an I/O error"}.get(e.errno) or (e.strerror or str(e))
             where = f" ({e.filename})" if e.filename else ""
-            last = (f"the last good checkpoint (step {self.last_checkpoint}) is intact; free space, then continue "
+            last = (f"the last good checkpoint (step {self.checkpointer.step}) is intact; free space, then continue "
                     f"with: {command(f'train --resume {self.run_dir}')}" if self.checkpointer.step is not None
                     else "no checkpoint was written yet")
             raise LogWriteError(f"could not write the run's log at step {self.step}: {why}{where}; {last}") from None
@@ -387,6 +452,25 @@ class Trainer:
         raise NonFiniteLossError(f"{what}; the state was saved to {path} ({last})")
 
     def run(self) -> None:
+        t_start, start_step = time.perf_counter(), self.step
+        try:
+            try:
+                self._run()
+            except BaseException:
+                self.wait_for_checkpoint(raise_error=False)  # what stopped the run is the error to show
+                raise
+            self.wait_for_checkpoint()
+        finally:
+            if self.step > start_step or self.wall.seconds["evaluation"] > 0:
+                seconds = self.wall.breakdown(time.perf_counter() - t_start)
+                session = {"from_step": start_step, "to_step": self.step, "overlap_env": self.overlap,
+                           "seconds": seconds}
+                try:
+                    self.summary = walltime.record(self.run_dir, session)
+                except OSError:  # a full disk: the run's own error says so; these figures are not worth a line
+                    pass
+
+    def _run(self) -> None:
         cfg = self.cfg
         bar = self._bar()
         status = progress.Status(bar, self.status_parts)
@@ -395,8 +479,7 @@ class Trainer:
             bar.write(f"step {self.step}: " + ", ".join(f"{m} {np.mean(r):.1f}" for m, r in returns.items()))
             if self.step >= cfg.train_steps:
                 self.save()
-        obs, _ = self.env.reset()
-        self.replay.add_first(obs[-3:])
+        obs = self._reset()
         episode_return, episode_start, t0 = 0.0, self.step, time.time()
         self.last_eval = self.step - self.step % cfg.eval_freq
         stop: list[int] = []
@@ -412,6 +495,8 @@ class Trainer:
                     self._check_action(action)
                 t_act = time.perf_counter() - t_act
                 n_updates, schedule_step = updates_due(cfg, self.step)
+                if self.overlap:  # the env takes this step during the update(s); the result is used after them
+                    self.env.send(action)
                 while self.updates_done_at_step < n_updates and not stop:
                     status.set(f"update burst {self.updates_done_at_step + 1}/{n_updates}" if n_updates > 1
                                else "update")
@@ -420,12 +505,20 @@ class Trainer:
                     self.averager.add(self.agent.update(self.replay, schedule_step), self.step)
                     self.updates_done_at_step += 1
                     self._running = None
-                    self.eta.measure("update", time.perf_counter() - t_upd)
+                    t_upd = time.perf_counter() - t_upd
+                    self.eta.measure("update", t_upd)
+                    self.wall.add("update", t_upd)
                 if stop:  # stopped between updates: this step is taken after the resume
+                    if self.overlap:
+                        self.env.discard()  # its result is dropped, the env's random streams rewound
                     break
                 self.updates_done_at_step = 0
                 t_env = time.perf_counter()
-                obs, reward, terminated, truncated, _ = self.env.step(action)
+                if self.overlap:
+                    obs, reward, terminated, truncated, _ = self.env.recv()
+                else:
+                    obs, reward, terminated, truncated, _ = self.env.step(action)
+                self.wall.add("environment", time.perf_counter() - t_env)
                 self.replay.add(action, reward, obs[-3:], terminated)
                 self.eta.measure("random_step" if self.step < cfg.init_steps else "policy_step",
                                  t_act + time.perf_counter() - t_env)
@@ -448,10 +541,11 @@ class Trainer:
                         returns = self.evaluate(status)
                         bar.write(f"step {self.step}: " + ", ".join(
                             f"{m} {np.mean(r):.1f}" for m, r in returns.items()))
-                    if self.step - self.last_checkpoint >= cfg.checkpoint_every or self.step >= cfg.train_steps:
+                    if self.step >= cfg.train_steps:
                         self._save_showing(status)
-                    obs, _ = self.env.reset()
-                    self.replay.add_first(obs[-3:])
+                    elif self.step - self.last_checkpoint >= cfg.checkpoint_every:
+                        self._save_showing(status, background=cfg.async_checkpoint)
+                    obs = self._reset()
                     episode_return, episode_start, t0 = 0.0, self.step, time.time()
                 if status.phase is not None:
                     status.set(None)
@@ -468,7 +562,20 @@ class Trainer:
             status.__exit__(None, None, None)
             bar.close()
 
-    def _save_showing(self, status: progress.Status) -> None:
+    def _reset(self) -> np.ndarray:
+        t = time.perf_counter()
+        obs, _ = self.env.reset()
+        self.wall.add("environment", time.perf_counter() - t)
+        self.replay.add_first(obs[-3:])
+        return obs
+
+    def _save_showing(self, status: progress.Status, background: bool = False) -> None:
+        if self._writer is not None:
+            status.set(f"waiting for the checkpoint of step {self.last_checkpoint} to be written")
+            self.wait_for_checkpoint()
+        if background:  # only the snapshot holds the loop
+            self.save(background=True)
+            return
         status.set(f"writing the checkpoint of step {self.step}")
         self._running = ("checkpoint", time.perf_counter())
         try:
@@ -477,6 +584,8 @@ class Trainer:
             self._running = None
 
     def close(self) -> None:
+        if getattr(self, "_writer", None) is not None:
+            self.wait_for_checkpoint(raise_error=False)  # the files stay whole; the lock is held until then
         if self.evaluator is not None:
             self.evaluator.close()
         if getattr(self, "logger", None) is not None:
