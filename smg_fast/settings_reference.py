@@ -86,8 +86,13 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    text = render()
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(text)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m smg_fast.settings_reference",
+                                     description="Write docs/settings.md from the settings' declarations.")
+    parser.add_argument("out", nargs="?", help="the file to write (default: print it)")
+    out = parser.parse_args().out
+    if out:
+        Path(out).write_text(render())
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(render())
