@@ -261,12 +261,27 @@ def test_a_periodic_checkpoint_is_written_while_training_goes_on(tmp_path, monke
 
     from smg_fast.run import checkpoint as ckpt
 
+    import threading
+
     cfg = config(tmp_path / "r", False, async_checkpoint=True)
     trainer = synthetic_trainer(cfg, image_size=SIZE, action_dim=A, episode_steps=7, batch_size=4)
     seen = []
+    # The loop's updates after step 21 wait until the write has reached its state file, so the race between
+    # a quick synthetic loop and the writer thread cannot decide the test (on a quiet machine the loop used
+    # to reach the run's end first).
+    writing = threading.Event()
+    update = trainer.agent.update
+
+    def held_update(*args, **kw):
+        if trainer.step > 21:
+            writing.wait(60)
+        return update(*args, **kw)
+
+    trainer.agent.update = held_update
 
     def after(name):
         if name == "state" and not seen:
+            writing.set()
             start, deadline = trainer.agent.updates, time.monotonic() + 60
             while trainer.agent.updates < start + 3 and time.monotonic() < deadline:
                 time.sleep(0.01)
