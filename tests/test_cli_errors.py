@@ -31,6 +31,8 @@ from smg_fast.config import make_config
 from smg_fast.run.directory import RunLock
 from reference_files import needs_data
 from synthetic import synthetic_trainer
+import run_helpers
+from run_helpers import smg as run
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--task", "cartpole-swingup", "--preset", "quick", "--no-progress", "--no-pictures"]
@@ -44,27 +46,8 @@ SYNTH_FLAGS = ["--task", "cartpole-swingup", "--algo", "sac", "--preset", "quick
                "--set", "replay_capacity=40", "--set", "eval_freq=10000", "--no-progress", "--no-pictures"]
 
 
-def run(*argv: str, capsys) -> tuple[int, str, str]:
-    """(exit status, stderr, stdout) of ``smg-fast ARGV`` run in-process."""
-    try:
-        cli.main(list(argv))
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-        if isinstance(e.code, str):  # SystemExit("message"): Python prints it to stderr
-            print(e.code, file=sys.stderr)
-    out = capsys.readouterr()
-    return code, out.err, out.out
-
-
 def fails(status: int, *needles: str, argv, capsys, lines: int = 2) -> str:
-    code, err, _ = run(*argv, capsys=capsys)
-    assert code == status, err
-    assert "Traceback" not in err, err
-    assert 1 <= len(err.strip().splitlines()) <= lines, err
-    for needle in needles:
-        assert needle in err, err
-    return err
+    return run_helpers.fails(status, *needles, argv=argv, capsys=capsys, lines=lines)
 
 
 def run_synthetic(cfg, resume: bool = False, **kw):
