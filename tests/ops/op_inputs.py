@@ -1,6 +1,7 @@
 """Inputs the op tests share: hypothesis strategies for frame-stack geometry, seeded tensors, the well-formed
 shapes the bad-input cases spoil one argument of, and the outputs and gradients of one backward pass."""
 import hypothesis.strategies as st
+import pytest
 import torch
 
 DTYPES = [torch.float32, torch.float64]
@@ -51,3 +52,13 @@ def grads(fn, *inputs):
     out = fn(*inputs)
     out.backward(torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out))
     return [out.detach()] + [t.grad for t in inputs]
+
+
+def raises_named_error(case) -> None:
+    """A bad-input case ``(id, call, exception, words)``: ``call()`` raises ``exception`` naming every word."""
+    _, call, exc, words = case
+    with pytest.raises(exc) as info:
+        call()
+    message = str(info.value)
+    for word in words:
+        assert word in message, f"{word!r} missing from error message: {message}"
