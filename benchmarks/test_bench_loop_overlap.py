@@ -51,7 +51,8 @@ class SleepingAgent:
         self.action_dim = action_dim
 
     def act(self, obs, sample: bool = False) -> np.ndarray:
-        return self._rng.uniform(-1, 1, self.action_dim).astype(np.float32)
+        n = () if np.ndim(obs) == 3 else (len(obs),)
+        return self._rng.uniform(-1, 1, (*n, self.action_dim)).astype(np.float32)
 
     def update(self, replay, step: int) -> dict:
         time.sleep(self.seconds)
@@ -75,7 +76,8 @@ class RandomPolicy:
         self.action_dim, self._rng = action_dim, np.random.default_rng(1)
 
     def act(self, obs, sample: bool = False) -> np.ndarray:
-        return self._rng.uniform(-1, 1, self.action_dim).astype(np.float32)
+        n = () if np.ndim(obs) == 3 else (len(obs),)
+        return self._rng.uniform(-1, 1, (*n, self.action_dim)).astype(np.float32)
 
     def state_dict(self) -> dict:
         return {}
@@ -143,18 +145,19 @@ def print_table():
 
 # ---- with an evaluation and a checkpoint in the measured steps ------------------------------------------------
 
-EVAL_STEPS = 100  # agent steps: episodes of 25 (100 control steps at action repeat 4), evaluated at step 50
+EVAL_STEPS = 200  # agent steps: episodes of 25 (100 control steps at action repeat 4), evaluated at step 100
 EVAL_TABLE: list[dict] = []
 
 
 def eval_case(run_dir: Path, update_ms: int, background: bool, steps: int) -> dict:
-    """walker-walk, train scene, a stand-in update of ``update_ms``: the evaluation of step 50 (five modes, one
-    25-step episode each) and the checkpoint of step 50 in the loop or beside it. The run's final evaluation
-    and checkpoint (in the loop either way) are left out of the figures."""
-    episode = 25 if steps >= 50 else 2
+    """walker-walk, train scene, a stand-in update of ``update_ms``: the evaluation of step 100 (five modes, one
+    25-step episode each: the paper's evaluation scaled down, in about the same proportion to the steps between
+    two evaluations) and the checkpoint of step 100 in the loop or beside it. The run's final evaluation and
+    checkpoint (in the loop either way) are left out of the figures."""
+    episode = 25 if steps >= 100 else 2
     cfg = make_config("walker-walk", "sac", "quick", train_steps=steps, init_steps=1, burst_updates=0,
                       updates_per_step=1, replay_capacity=steps + 1, episode_length=4 * episode,
-                      eval_freq=2 * episode, checkpoint_every=2 * episode, eval_episodes=1, eval_envs=1,
+                      eval_freq=steps // 2, checkpoint_every=steps // 2, eval_episodes=1, eval_envs=1,
                       overlap_env=True, async_checkpoint=background, async_eval=background)
     cfg.run_dir = str(run_dir)
     env = WorkerEnv("walker-walk", "train", cfg.seed, **env_kwargs(cfg))
