@@ -32,6 +32,10 @@ DEVICE = Pattern(r"cpu|cuda(:\d+)?", "cpu, cuda or cuda:N")
 STEPS = Range(lo=1, hi=10**9, integer=True)
 
 
+# How the loop runs, not what it computes (the same numbers either way): may change on --resume.
+LOOP_SETTINGS = ("overlap_env", "async_checkpoint", "async_eval")
+
+
 @dataclass
 class RunConfig:
     task: str = setting("walker-walk", Elsewhere("a dm_control suite task (domain-task) or a robot task"),
@@ -84,6 +88,10 @@ class RunConfig:
                                 "(false: in the loop, after it; same results)")
     async_checkpoint: bool = setting(True, Flag(), "periodic checkpoints are written in the background from a "
                                      "snapshot while training goes on (false: the loop waits; same files)")
+    # evaluation is deterministic, on a copy of the policy, with its own episode schedule: it can run while
+    # training goes on with the same rows
+    async_eval: bool = setting(True, Flag(), "evaluations during training run in the background on a snapshot of "
+                               "the policy (false: the loop waits; same results)")
     run_dir: str = setting("", Elsewhere("a new directory, or a run to resume (smg_fast.run.directory)"),
                            "default runs/<task>_<algo>_<preset>_seed<seed>")
     agent: SACConfig = field(default_factory=SACConfig, metadata={"nested": True})

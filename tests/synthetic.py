@@ -90,6 +90,36 @@ class SamplingAgent:
         self.updates = state["updates"]
 
 
+class FrozenPolicy:
+    """A :class:`SnapshotAgent`'s policy as it was at one update: its deterministic action is its weight, the
+    number of updates done then."""
+
+    def __init__(self, action_dim: int, weight: float):
+        self.action_dim, self.weight = action_dim, float(weight)
+
+    def act(self, obs, sample: bool = False) -> np.ndarray:
+        n = () if np.ndim(obs) == 3 else (len(obs),)
+        return np.full((*n, self.action_dim), self.weight, np.float32)
+
+    def state_dict(self) -> dict:
+        return {"weight": torch.tensor(self.weight, dtype=torch.float64)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.weight = float(state["weight"])
+
+
+class SnapshotAgent(SamplingAgent):
+    """A :class:`SamplingAgent` that the loop can evaluate in the background (it has ``policy_snapshot``). Its
+    deterministic action is the number of updates done so far, so an evaluation's returns say which weights it
+    acted with; while collecting it acts with zeros, as the SamplingAgent does."""
+
+    def act(self, obs, sample: bool = False) -> np.ndarray:
+        return super().act(obs) if sample else self.policy_snapshot().act(obs)
+
+    def policy_snapshot(self) -> FrozenPolicy:
+        return FrozenPolicy(self.action_dim, self.updates)
+
+
 class NullEvaluator:
     """Returns fixed returns at once: evaluation's bookkeeping without episodes."""
 
@@ -116,6 +146,49 @@ class NullEvaluator:
 
     def close(self) -> None:
         pass
+
+
+class ActingEvaluator(NullEvaluator):
+    """Plays ``steps`` actions per episode with the policy it is given, on a blank observation: an episode's
+    return is the sum of the mean actions plus 1000 × the episode's number (counted across evaluations), so
+    the rows say which weights and which episodes an evaluation used. ``hold()``, if given, is called before
+    each action (tests hold an evaluation there so that it still runs at a checkpoint, a stop or a kill);
+    ``fail_at``: the evaluation (counted from 0) that raises. ``threads``: the thread each one ran on."""
+
+    def __init__(self, modes=("train",), steps: int = 3, hold=None, fail_at: int | None = None):
+        super().__init__(modes)
+        self.steps, self.hold, self.fail_at = steps, hold, fail_at
+        self.episodes = 0
+        self.threads: list[str] = []
+
+    def evaluate(self, agent, episodes: int, progress=None, watch=None) -> dict[str, list[float]]:
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        obs = np.zeros((9, 8, 8), np.uint8)
+        out = {}
+        for m in self.modes:
+            out[m] = []
+            for e in range(episodes):
+                total = 0.0
+                for _ in range(self.steps):
+                    if self.hold is not None:
+                        self.hold()
+                    total += float(np.mean(agent.act(obs, sample=False)))
+                if self.evaluations == self.fail_at:
+                    raise RuntimeError("worker 0 died")
+                out[m].append(total + 1000 * (self.episodes + e))
+                if watch is not None:
+                    watch(m, e + 1)
+        self.episodes += episodes  # counted only when it ends: a failed or cancelled one is played again
+        self.evaluations += 1
+        return out
+
+    def state_dict(self) -> dict:
+        return {"evaluations": self.evaluations, "episodes": self.episodes}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.evaluations, self.episodes = state["evaluations"], state["episodes"]
 
 
 def synthetic_trainer(cfg, *, image_size: int = 84, action_dim: int = 6, episode_steps: int = 250,

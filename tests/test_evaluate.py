@@ -283,3 +283,34 @@ def test_run_episodes_needs_assignable_envs():
 
     with pytest.raises(ValueError, match="autoreset=False"):
         run_episodes(Auto(), PixelPolicy(6), 1, EpisodeSchedule("walker-walk", "train", 0))
+
+
+def test_an_evaluation_that_fails_in_a_later_mode_leaves_every_schedule_where_it_was():
+    """A failure (or a cancellation: a background evaluation at a stop) in the second mode rewinds the first
+    mode's schedule too: evaluated again, every mode plays the episodes it would have played."""
+    run = Run("walker-walk", seed=1)
+    policy = PixelPolicy(6)
+
+    class FailsInColour(PixelPolicy):
+        def act(self, obs, sample=False):
+            if obs[0, -3:].std() > 0 and evaluator_in_colour[0]:
+                raise RuntimeError("worker died")
+            return super().act(obs, sample)
+
+    evaluator_in_colour = [False]
+    reference = Evaluator(run, ["train", "color_hard"], 1)
+    evaluator = Evaluator(run, ["train", "color_hard"], 1)
+    try:
+        expected = reference.evaluate(policy, 2)
+        before = evaluator.state_dict()
+
+        def watch(mode, done):
+            evaluator_in_colour[0] = mode == "color_hard"
+
+        with pytest.raises(RuntimeError, match="worker died"):
+            evaluator.evaluate(FailsInColour(6), 2, watch=watch)
+        assert evaluator.state_dict() == before  # the train mode's schedule too
+        evaluator_in_colour[0] = False
+        assert evaluator.evaluate(policy, 2) == expected
+    finally:
+        reference.close(), evaluator.close()

@@ -294,6 +294,23 @@ def test_eta_models_the_final_evaluation_and_checkpoint():
     assert eta.seconds_left(end, evaluated=0.0, **kw) == pytest.approx(60.0 + 8.0)
 
 
+def test_eta_counts_only_the_last_evaluation_when_evaluations_run_in_the_background():
+    """With async_eval the evaluations before the run's end overlap training: of five still ahead, only the last
+    one (which runs in the loop) is time left; without it, all five."""
+    left = {}
+    for background in (True, False):
+        cfg = make_config("cartpole-swingup", "sac", "quick", train_steps=5000, eval_freq=1000,
+                          async_eval=background)
+        eta = Eta(cfg, 2)
+        eta.measure("random_step", 0.01)
+        eta.measure("policy_step", 0.01)
+        eta.measure("update", 1.0)
+        eta.measure("update", 1.0)
+        eta.measure("eval_step", 100.0, eta.eval_steps)  # 100 s per evaluation
+        left[background] = eta.seconds_left(cfg.init_steps + 1, last_eval=0)
+    assert left[False] - left[True] == pytest.approx(4 * 100.0)
+
+
 def test_clock_and_duration_texts():
     assert progress.clock_text(None) == "?"
     assert progress.clock_text(65) == "01:05" and progress.clock_text(3725) == "1:02:05"

@@ -47,6 +47,7 @@ from smg_fast.agent.adam import Adam
 from smg_fast.agent.config import SACConfig
 from smg_fast.agent.draws import Draws, ImageStream
 from smg_fast.agent.networks import Actor, Critic, Encoder, Projection, SharedCNN
+from smg_fast.agent.policy import PolicySnapshot, actions
 
 
 def _extend(record, cls, fields: dict):
@@ -163,17 +164,15 @@ class SACCore:
 
     # ---- acting ------------------------------------------------------------------------------
 
-    @torch.no_grad()
     def act(self, obs, sample: bool = False) -> np.ndarray:
         """Action(s) for uint8 observation(s) ``[3k, H, W]`` or ``[N, 3k, H, W]``: tanh(μ) for
         evaluation, a draw from π while collecting."""
-        x = torch.as_tensor(np.asarray(obs), device=self.device).float()
-        single = x.dim() == 3
-        with self.autocast():
-            mu, pi, _, _ = self.actor.heads(self.actor.encoder(x[None] if single else x), sample,
-                                            self.draws.actor_noise)
-        a = (pi if sample else mu).cpu().numpy()
-        return a[0] if single else a
+        return actions(self.actor, obs, self.device, self.bf16, sample, self.draws.actor_noise)
+
+    def policy_snapshot(self) -> PolicySnapshot:
+        """The deterministic policy as it is now, on a copy of the actor made where it lives: what an evaluation
+        in the background acts with while the updates go on (:mod:`smg_fast.agent.policy`)."""
+        return PolicySnapshot(self.actor, self.device, self.bf16)
 
     # ---- the update --------------------------------------------------------------------------
 

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     summary = walltime.read(run_dir)
     if summary:  # this session's figures: what bounded it
         last = summary["sessions"][-1]
-        print(walltime.text(last["seconds"], last["to_step"] - last["from_step"]))
+        print(walltime.text(last["seconds"], last["to_step"] - last["from_step"], last.get("background")))
     return report(run_dir, cfg, pictures=not args.no_pictures, progress=not args.no_progress)
 
 
@@ -238,6 +238,7 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     """The saved config of ``--resume RUN``. Flags that would change the run are errors unless they repeat
     the saved value; ``--steps N`` extends the run's budget (not below its checkpoint); ``--device`` may move
     it and ``--compile`` (or ``--set compile=…``) switch how its update runs."""
+    from smg_fast.config import LOOP_SETTINGS
     from smg_fast.run.checkpoint import checkpoint_step, read_config
     from smg_fast.run.directory import check_resumable
 
@@ -254,7 +255,7 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     check_set_modes(overrides, saved.task, given)
     # What may change on resume: where it runs and how the same update is executed, and the budget.
     fixed = {k: v for k, v in overrides.items()
-             if v is not None and k not in ("device", "compile", "train_steps", "overlap_env", "async_checkpoint")}
+             if v is not None and k not in ("device", "compile", "train_steps", *LOOP_SETTINGS)}
     if args.task is not None:
         fixed["task"] = args.task
     if args.algo is not None:
@@ -265,12 +266,13 @@ def resume_config(args: argparse.Namespace, overrides: dict, given: dict):
     if clash:
         lines = ", ".join(f"{k}: run has {a!r}, command line says {b!r}" for k, (a, b) in clash.items())
         raise UsageError(f"--resume {run_dir}: the command line disagrees with the run's config ({lines}); "
-                         "with --resume only --steps (to extend the run), --device, --compile, overlap_env and async_checkpoint may change")
+                         f"with --resume only --steps (to extend the run), --device, --compile, "
+                         f"{', '.join(LOOP_SETTINGS)} may change")
     if overrides.get("device"):
         saved.device = overrides["device"]
     if overrides.get("compile") is not None:
         saved.agent.compile = overrides["compile"]
-    for key in ("overlap_env", "async_checkpoint"):  # how the loop runs, not what it computes
+    for key in LOOP_SETTINGS:  # how the loop runs, not what it computes
         if overrides.get(key) is not None:
             setattr(saved, key, overrides[key])
     if overrides.get("train_steps") is not None:

@@ -6,7 +6,10 @@ cost. A cost is the mean of its recent measurements: an even number of updates, 
 (critic, actor, targets, auxiliary) cost several times its odd ones, without the run's first two (one-time
 costs: compilation, allocator warm-up). A phase not measured yet is modelled from one that is: a policy
 step as a random step until one has run, an evaluation as its episodes' steps at the policy step's cost
-until one has run, a checkpoint as free until one has been written. The one cost nothing stands in for is
+until one has run, a checkpoint as free until one has been written. Evaluations in the background
+(``async_eval``) hold the loop only at the run's end, where the last one runs in the loop: only that one is
+counted (on a CPU the others slow the updates they overlap, which the update's cost then shows). The one cost
+nothing stands in for is
 the update: with updates ahead and fewer than two measured, the time left is unknown and the progress
 line says "estimating".
 """
@@ -116,7 +119,10 @@ class Eta:
             left += updates * upd
         per_eval = self.eval_steps * (self.cost("eval_step") or pol)
         last_eval = step - step % cfg.eval_freq if last_eval is None else last_eval
-        left += _events_left(cfg.train_steps, last_eval, cfg.eval_freq) * per_eval
+        evaluations = _events_left(cfg.train_steps, last_eval, cfg.eval_freq)
+        if getattr(cfg, "async_eval", False):  # only the run's last one holds the loop
+            evaluations = min(evaluations, 1)
+        left += evaluations * per_eval
         if evaluated is not None:
             left += (1 - min(max(evaluated, 0.0), 1.0)) * per_eval
         ckpt = self.cost("checkpoint") or 0.0

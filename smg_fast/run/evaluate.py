@@ -244,9 +244,11 @@ class Evaluator:
         from smg_fast.run.progress import steps_bar
 
         out = {}
+        # An evaluation that fails or is cancelled in any mode leaves every schedule where it was: run again,
+        # it plays the episodes it would have played (the modes already done included).
+        before = {m: s.state_dict() for m, s in self._schedules.items()}
         for mode in self.modes:
             schedule = self._schedules[mode]
-            before = schedule.state_dict()
             if watch is not None:
                 watch(mode, 0)
             try:
@@ -257,9 +259,10 @@ class Evaluator:
                     records = run_episodes(vec, agent, episodes, schedule, on_steps=steps.update,
                                            on_episode=None if watch is None else lambda n: watch(mode, n))
             except BaseException:
-                # An interrupted evaluation leaves no trace: the schedule is where it was, and the envs
+                # An interrupted evaluation leaves no trace: the schedules are where they were, and the envs
                 # (possibly with steps in flight) are made anew when next needed.
-                schedule.load_state_dict(before)
+                for m, state in before.items():
+                    self._schedules[m].load_state_dict(state)
                 if mode in self._envs:
                     self._envs.pop(mode).close()
                 raise

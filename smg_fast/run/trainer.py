@@ -8,25 +8,28 @@ or ``truncated``; at an episode end the loop logs, checks that every loss stayed
 next episode exactly where the interrupted one would have. With ``overlap_env`` the env takes each step in
 its worker process during that step's update(s) (the action is drawn before them, the transition stored
 after them: the same order, the same numbers); with ``async_checkpoint`` a periodic checkpoint is written by
-a thread from a snapshot while the loop goes on. ``step`` counts agent steps (action-repeated
-env steps), as upstream.
+a thread from a snapshot while the loop goes on; with ``async_eval`` an evaluation during training runs in a
+thread on a snapshot of the policy (:mod:`smg_fast.run.background_eval`: the same rows, logged at their step
+when it ends; one at a time; the run's last evaluation waits for it and runs in the loop). ``step`` counts
+agent steps (action-repeated env steps), as upstream.
 
 Ctrl-C, SIGTERM or SIGHUP (a closed terminal or ssh session) stops the loop after the current update — also
 inside the update burst — saves a checkpoint there and raises :class:`TrainingStopped` (``smg-fast train
 --resume RUN_DIR`` continues, the burst where it stopped; a stop between episode ends resumes in a new
-episode); a second signal interrupts at once, leaving the last periodic checkpoint. A checkpoint that cannot
-be written (disk full, I/O error) stops the run cleanly with :class:`smg_fast.run.checkpoint.CheckpointError`,
-a log that cannot be written with :class:`LogWriteError`: the last good checkpoint is intact and the run can
-be resumed from it once there is room. The run directory is locked while the run uses it.
+episode; an evaluation running in the background is cancelled and evaluated again first); a second signal
+interrupts at once, leaving the last periodic checkpoint. A checkpoint that cannot be written (disk full, I/O
+error) stops the run cleanly with :class:`smg_fast.run.checkpoint.CheckpointError`, a log that cannot be written
+with :class:`LogWriteError`: the last good checkpoint is intact and the run can be resumed from it once there is
+room. The run directory is locked while the run uses it.
 
 What stops a run before it can do harm, each with a checkpoint to look at or resume from:
 
 * a NaN/inf action (checked before it reaches the environment) or a NaN/inf logged loss (checked at every
   episode end): the state is saved as ``checkpoint_nonfinite`` and :class:`NonFiniteLossError` names the
   loss that went non-finite first and the step of that update; the last good checkpoint is kept;
-* an evaluation that fails (a damaged data file, a crashed worker): a regular checkpoint is saved first
-  (the evaluation is pending in it and runs first when the run is resumed) and :class:`EvaluationError`
-  says so.
+* an evaluation that fails (a damaged data file, a crashed worker), in the loop or in the background: a
+  regular checkpoint is saved first (the evaluation is pending in it, with the policy's weights of its step,
+  and runs first when the run is resumed) and :class:`EvaluationError` says so.
 """
 from __future__ import annotations
 
@@ -47,11 +50,12 @@ from smg_fast.run import checkpoint as ckpt
 from smg_fast.run import progress
 from smg_fast.agent import make_agent
 from smg_fast.command import command
-from smg_fast.config import RunConfig
+from smg_fast.config import LOOP_SETTINGS, RunConfig
 from smg_fast.errors import RunError
 from smg_fast.run.eta import Eta
 from smg_fast.run.schedule import updates_due
 from smg_fast.run.evaluate import Evaluator, summary_rows
+from smg_fast.run.background_eval import BackgroundEvaluation
 from smg_fast.run.logger import Logger, MetricAverager
 from smg_fast.replay import ReplayBuffer
 from smg_fast.run.directory import RunLock
@@ -142,7 +146,7 @@ def catch_stop_signals(stop: list[int]):
 
 # What may differ between config.json and the checkpoint's own copy: where the run goes on, how the same
 # update and loop execute, and the budget (--steps extends a run).
-MAY_CHANGE_ON_RESUME = frozenset({"device", "compile", "train_steps", "run_dir", "overlap_env", "async_checkpoint"})
+MAY_CHANGE_ON_RESUME = frozenset({"device", "compile", "train_steps", "run_dir", *LOOP_SETTINGS})
 
 
 def same_run(cfg: RunConfig, state: dict, run_dir: Path) -> None:
@@ -172,6 +176,10 @@ def _copied(tree):
     if isinstance(tree, (list, tuple)):
         return type(tree)(_copied(v) for v in tree)
     return tree
+
+
+def eval_line(step: int, returns: dict[str, list[float]]) -> str:
+    return f"step {step}: " + ", ".join(f"{m} {np.mean(r):.1f}" for m, r in returns.items())
 
 
 def seed_everything(seed: int) -> None:
@@ -246,6 +254,8 @@ class Trainer:
                                    storage=cfg.replay_storage, path=str(self.run_dir / "replay.frames"))
         self.agent = agent if agent is not None else make_agent(cfg, self.obs_shape, self.action_dim)
         self.action_rng = np.random.default_rng(cfg.seed)
+        # Agents without a policy snapshot (test stand-ins) are evaluated in the loop.
+        self.async_eval = bool(cfg.async_eval) and hasattr(self.agent, "policy_snapshot")
         self.evaluator = evaluator if evaluator is not None else Evaluator(cfg, cfg.eval_modes, cfg.eval_envs)
         self.evaluator.open(cfg.eval_episodes)
         self.logger = Logger(self.run_dir)
@@ -254,7 +264,10 @@ class Trainer:
         self.checkpointer = ckpt.Checkpointer(self.run_dir, start=entry)
         self.eta = Eta(cfg, len(getattr(self.evaluator, "modes", cfg.eval_modes)))
         self.checkpoint_stats: list[dict] = []  # step, seconds and bytes of each checkpoint written
+        self.eval_stats: list[dict] = []  # step and seconds of each evaluation, and whether in the background
         self.eval_seconds = 0.0
+        self.background = {"evaluation": 0.0, "checkpoint": 0.0}  # seconds that ran beside the loop
+        self.eval_job: BackgroundEvaluation | None = None
         self.wall = walltime.WallTime()  # this session's seconds per phase (run_summary.json)
         self.summary: dict | None = None
         self._writer: threading.Thread | None = None  # a checkpoint written in the background
@@ -266,7 +279,9 @@ class Trainer:
         self._evaluated: float | None = None  # share of the running evaluation done (the ETA's)
         self._running: tuple[str, float] | None = None  # (update or checkpoint, its perf_counter start)
         self.updates_done_at_step = 0  # updates of the current step already applied (a stop mid-burst)
-        self.pending_eval = False  # an evaluation failed at self.step: it runs first when resumed
+        # An evaluation to run first when resumed (it failed, or was in flight at a stop): {"step": its step,
+        # "policy": the policy's weights there, None when they are the agent's own (its step is this one)}.
+        self.pending_eval: dict | None = None
         if state is not None:
             self._restore(state, entry)
         else:
@@ -286,8 +301,9 @@ class Trainer:
             "rng": ckpt.rng_state(),
             "action_rng": self.action_rng.bit_generator.state,
             "env_rng": self.env.rng_state(),
-            "evaluator": self.evaluator.state_dict(),
-            "pending_eval": self.pending_eval,
+            # While an evaluation runs in the background: the schedules from before it, and it as pending.
+            "evaluator": self.eval_job.before if self.eval_job is not None else self.evaluator.state_dict(),
+            "pending_eval": self.eval_job.pending() if self.eval_job is not None else self.pending_eval,
         }
 
     def save(self, name: str = "checkpoint", background: bool = False) -> Path:
@@ -312,6 +328,8 @@ class Trainer:
             written = manifest["state"]["bytes"] + sum(s["bytes"] for s in manifest["segments"]
                                                        if s["file"] not in before)
             self.checkpoint_stats.append({"step": step, "seconds": seconds, "bytes": written, "name": name})
+            if background:
+                self.background["checkpoint"] += seconds
             if name == "checkpoint":
                 self.eta.measure("checkpoint", seconds)
 
@@ -349,19 +367,33 @@ class Trainer:
         self.evaluator.load_state_dict(state["evaluator"])
         self.step, self.episode = state["step"], state["episode"]
         self.updates_done_at_step = state.get("updates_done_at_step", 0)
-        self.pending_eval = bool(state.get("pending_eval", False))
+        pending = state.get("pending_eval")
+        if pending is True:  # checkpoints of earlier versions: a failed evaluation at their own step
+            pending = {"step": self.step, "policy": None}
+        self.pending_eval = pending or None
         self.last_checkpoint = self.step
-        # Rows logged after the checkpoint belong to the lost part of the interrupted run (and rows of a
-        # pending evaluation at its step, which runs again).
+        # Rows logged after the checkpoint belong to the lost part of the interrupted run, and rows from the
+        # step of a pending evaluation on to a background evaluation that ended after the checkpoint was taken:
+        # it runs again.
         self.logger.train.truncate_after(self.step)
-        self.logger.eval.truncate_after(self.step, inclusive=not self.pending_eval)
+        if self.pending_eval is not None:
+            self.logger.eval.truncate_after(self.pending_eval["step"], inclusive=False)
+        else:
+            self.logger.eval.truncate_after(self.step)
 
     # ---- the loop ----------------------------------------------------------------------------
 
-    def evaluate(self, status: progress.Status | None = None) -> dict[str, list[float]]:
-        """Evaluate every mode at this step and log it (``status``: the progress line names the mode and the
-        episodes done). A failure saves a checkpoint at this step first, with the evaluation marked pending
-        (it runs first when the run is resumed), then raises EvaluationError."""
+    def evaluate(self, status: progress.Status | None = None, pending: dict | None = None) -> dict[str, list[float]]:
+        """Evaluate every mode at this step, in the loop, and log it (``status``: the progress line names the
+        mode and the episodes done); ``pending``: the pending evaluation a checkpoint held (``pending_eval``),
+        at its step with its weights. A failure saves a checkpoint at this step first, with the evaluation
+        pending (it runs first when the run is resumed), then raises EvaluationError."""
+        step, policy = self.step, self.agent
+        if pending is not None:
+            step = pending["step"]
+            if pending.get("policy") is not None:
+                policy = self.agent.policy_snapshot()
+                policy.load_state_dict(pending["policy"])
         modes = list(getattr(self.evaluator, "modes", self.cfg.eval_modes))
         episodes = self.cfg.eval_episodes
 
@@ -374,25 +406,72 @@ class Trainer:
         t0 = time.perf_counter()
         self._evaluated = 0.0
         try:
-            returns = self.evaluator.evaluate(self.agent, episodes, watch=watch)
+            returns = self.evaluator.evaluate(policy, episodes, watch=watch)
         except Exception as e:  # noqa: BLE001 - whatever failed, the run's progress is saved first
-            self.pending_eval = True
-            self.save()
-            lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-            why = f"{type(e).__name__}: {lines[-1]}" if lines else type(e).__name__
-            raise EvaluationError(
-                f"the evaluation at step {self.step} failed ({why}); a checkpoint at step {self.step} was saved "
-                f"first: fix the cause (`smg-fast data verify` checks the data), then continue with: "
-                f"{command(f'train --resume {self.run_dir}')} (the evaluation runs first)") from e
+            self._evaluation_failed(step, None if policy is self.agent else policy.state_dict(), e)
         finally:
             self._evaluated = None
             self.wall.add("evaluation", time.perf_counter() - t0)
-        self.pending_eval = False
-        for row in summary_rows(self.step, returns):
-            self._log(self.logger.log_eval, row)
-        self.eval_seconds += time.perf_counter() - t0
-        self.eta.measure("eval_step", time.perf_counter() - t0, self.eta.eval_steps)
+        self.pending_eval = None
+        self._log_evaluation(step, returns, time.perf_counter() - t0, background=False)
         return returns
+
+    def _evaluation_failed(self, step: int, policy: dict | None, error: BaseException):
+        """Save a checkpoint at this step with the evaluation at ``step`` pending (``policy``: its weights, None
+        for the agent's own), then raise EvaluationError."""
+        self.pending_eval = {"step": step, "policy": policy}
+        self.save()
+        lines = [ln.strip() for ln in str(error).strip().splitlines() if ln.strip()]
+        why = f"{type(error).__name__}: {lines[-1]}" if lines else type(error).__name__
+        raise EvaluationError(
+            f"the evaluation at step {step} failed ({why}); a checkpoint at step {self.step} was saved "
+            f"first: fix the cause (`smg-fast data verify` checks the data), then continue with: "
+            f"{command(f'train --resume {self.run_dir}')} (the evaluation runs first)") from error
+
+    def _log_evaluation(self, step: int, returns: dict[str, list[float]], seconds: float, background: bool) -> None:
+        for row in summary_rows(step, returns):
+            self._log(self.logger.log_eval, row)
+        self.eval_stats.append({"step": step, "seconds": seconds, "background": background})
+        self.eval_seconds += seconds
+        self.eta.measure("eval_step", seconds, self.eta.eval_steps)
+
+    def _start_evaluation(self) -> None:
+        """Evaluate this step in the background, on a snapshot of the policy (``async_eval``)."""
+        t0 = time.perf_counter()
+        self.eval_job = BackgroundEvaluation(self.evaluator, self.agent.policy_snapshot(), self.step,
+                                             self.cfg.eval_episodes)
+        self.wall.add("evaluation", time.perf_counter() - t0)
+
+    def _collect_evaluation(self, bar, status: progress.Status | None = None, wait: bool = False) -> None:
+        """Log the background evaluation if it has ended (``wait``: wait for it first), and print its line; its
+        failure stops the run as a failure in the loop does."""
+        job = self.eval_job
+        if job is None or (job.running and not wait):
+            return
+        if job.running:
+            if status is not None:
+                status.set(f"waiting for the evaluation of step {job.step}")
+            t0 = time.perf_counter()
+            job.wait()
+            self.wall.add("evaluation", time.perf_counter() - t0)
+        self.eval_job = None
+        self.background["evaluation"] += job.seconds
+        if job.error is not None:
+            self._evaluation_failed(job.step, job.policy.state_dict(), job.error)
+        self._log_evaluation(job.step, job.returns, job.seconds, background=True)
+        bar.write(eval_line(job.step, job.returns))
+
+    def _stop_evaluation(self, bar) -> None:
+        """At a stop: an evaluation that ended is logged; one still running is cancelled and stays pending in
+        the checkpoint that follows (it runs first when the run is resumed)."""
+        job = self.eval_job
+        if job is None:
+            return
+        if job.running:
+            job.cancel()
+        if job.cancelled and job.returns is None:
+            return
+        self._collect_evaluation(bar)
 
     def _log(self, write, row: dict) -> None:
         try:
@@ -422,6 +501,9 @@ class Trainer:
         parts = ["eta estimating" if left is None else f"eta {progress.clock_text(left)}"]
         if self.last_return is not None:
             parts.append(f"return {self.last_return:.1f}")
+        job = self.eval_job
+        if job is not None and job.running:
+            parts.append(f"evaluating step {job.step} {100 * job.share_done:.0f}%")
         return parts
 
     def _check_finite(self, means: dict[str, float]) -> None:
@@ -464,7 +546,7 @@ class Trainer:
             if self.step > start_step or self.wall.seconds["evaluation"] > 0:
                 seconds = self.wall.breakdown(time.perf_counter() - t_start)
                 session = {"from_step": start_step, "to_step": self.step, "overlap_env": self.overlap,
-                           "seconds": seconds}
+                           "async_eval": self.async_eval, "seconds": seconds, "background": dict(self.background)}
                 try:
                     self.summary = walltime.record(self.run_dir, session)
                 except OSError:  # a full disk: the run's own error says so; these figures are not worth a line
@@ -474,9 +556,10 @@ class Trainer:
         cfg = self.cfg
         bar = self._bar()
         status = progress.Status(bar, self.status_parts)
-        if self.pending_eval:  # the evaluation that failed before the run stopped: where it would have run
-            returns = self.evaluate(status)
-            bar.write(f"step {self.step}: " + ", ".join(f"{m} {np.mean(r):.1f}" for m, r in returns.items()))
+        if self.pending_eval is not None:  # failed, or in flight at the stop: at its step, with its weights
+            step = self.pending_eval["step"]
+            returns = self.evaluate(status, self.pending_eval)
+            bar.write(eval_line(step, returns))
             if self.step >= cfg.train_steps:
                 self.save()
         obs = self._reset()
@@ -536,11 +619,16 @@ class Trainer:
                     self._log(self.logger.log_train, row)
                     self._check_finite(means)
                     self.last_return = episode_return
+                    # A background evaluation is logged at the first episode end after it ended: a failure then
+                    # saves a checkpoint where a resumed run continues as if it had not failed (a new episode).
+                    self._collect_evaluation(bar)
                     if self.step - self.last_eval >= cfg.eval_freq or self.step >= cfg.train_steps:
                         self.last_eval = self.step - self.step % cfg.eval_freq
-                        returns = self.evaluate(status)
-                        bar.write(f"step {self.step}: " + ", ".join(
-                            f"{m} {np.mean(r):.1f}" for m, r in returns.items()))
+                        self._collect_evaluation(bar, status, wait=True)  # one at a time: rows in step order
+                        if self.async_eval and self.step < cfg.train_steps:
+                            self._start_evaluation()
+                        else:
+                            bar.write(eval_line(self.step, self.evaluate(status)))
                     if self.step >= cfg.train_steps:
                         self._save_showing(status)
                     elif self.step - self.last_checkpoint >= cfg.checkpoint_every:
@@ -549,6 +637,10 @@ class Trainer:
                     episode_return, episode_start, t0 = 0.0, self.step, time.time()
                 if status.phase is not None:
                     status.set(None)
+            if stop:
+                self._stop_evaluation(bar)
+            else:
+                self._collect_evaluation(bar, status, wait=True)
             if self.last_checkpoint < self.step or stop:  # stopped, or out of budget mid-episode
                 self._check_finite(self.averager.means())
                 if not stop:
@@ -584,6 +676,8 @@ class Trainer:
             self._running = None
 
     def close(self) -> None:
+        if getattr(self, "eval_job", None) is not None and self.eval_job.running:
+            self.eval_job.cancel()  # it uses the evaluator's workers, closed next
         if getattr(self, "_writer", None) is not None:
             self.wait_for_checkpoint(raise_error=False)  # the files stay whole; the lock is held until then
         if self.evaluator is not None:
