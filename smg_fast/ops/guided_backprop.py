@@ -11,8 +11,9 @@ gradient.
 ``guided_backprop(model)`` sets the pass up once: a guided twin of the model (:func:`guided_twin`: its
 modules copied with every ``nn.ReLU`` replaced by :class:`GuidedReLU`, an autograd function whose backward
 is that rule; the parameters and buffers are the model's own tensors, so the twin always computes with the
-current weights). Each call then runs the twin forward and takes ``torch.autograd.grad`` with respect to
-the input only. Nothing changes a module during a call, so the pass traces into a compiled
+current weights). Each call then runs the twin forward and takes its gradient with respect to the input
+only (``torch.autograd.grad``; ``torch.func.grad`` while compiling, the form Dynamo of every supported
+torch traces). Nothing changes a module during a call, so the pass traces into a compiled
 (``fullgraph=True``) update, as SGQN's is. :func:`guided_backprop_reference` is captum's mechanism in plain
 autograd: full backward hooks on the model's ReLU modules that replace their input gradient by its positive
 part (in-place ReLUs are run out of place while hooked, as module backward hooks require). Both give captum
@@ -38,11 +39,14 @@ Forward = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 class GuidedReLU(torch.autograd.Function):
     """ReLU whose backward passes ``relu(grad) · 1[y > 0]`` (guided backpropagation's rule)."""
 
+    # forward and setup_context apart: the form torch.func transforms (the pass's torch.func.grad) accept.
     @staticmethod
-    def forward(ctx, x):
-        y = torch.relu(x)
-        ctx.save_for_backward(y)
-        return y
+    def forward(x):
+        return torch.relu(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
 
     @staticmethod
     def backward(ctx, grad):
@@ -75,16 +79,29 @@ def _check_model(model) -> None:
                         f"{type(model).__name__}")
 
 
+def _outputs_sum(model: nn.Module, fn: Forward | None, x: torch.Tensor) -> torch.Tensor:
+    out = model(x) if fn is None else fn(model, x)
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+        raise TypeError(f"fn must return a floating-point tensor, got {type(out).__name__}")
+    return out.sum()
+
+
 def _attribute(model: nn.Module, fn: Forward | None, x: torch.Tensor) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor, got "
                         f"{x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}")
-    leaf = x.detach().requires_grad_()
-    with torch.enable_grad():
-        out = model(leaf) if fn is None else fn(model, leaf)
-        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-            raise TypeError(f"fn must return a floating-point tensor, got {type(out).__name__}")
-        (grad,) = torch.autograd.grad(out.sum(), leaf)
+    if torch.compiler.is_compiling():
+        # Dynamo before torch 2.13 cannot trace x.detach().requires_grad_() (Unsupported); it traces
+        # torch.func.grad, the same backward ops and values. Not in eager: torch.func.grad differentiates with
+        # create_graph, so the backward's intermediates live until it returns (the paper critic at batch 64:
+        # about 2.5 times the autograd pass's peak memory). Under no_grad the parameters' autograd records
+        # nothing; grad's own level still differentiates with respect to x.
+        with torch.no_grad():
+            grad = torch.func.grad(lambda leaf: _outputs_sum(model, fn, leaf))(x.detach())
+    else:
+        leaf = x.detach().requires_grad_()
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(_outputs_sum(model, fn, leaf), leaf)
     # Channels-last convolutions may hand back a channels-last gradient; callers get x's usual layout.
     return grad.contiguous()
 

@@ -131,11 +131,6 @@ def test_follows_the_models_current_weights_and_dtype():
     assert all(p.grad is None for p in critic.parameters())
 
 
-# Dynamo of torch 2.11 (the oldest supported) cannot trace the pass's requires_grad_() even with
-# trace_autograd_ops (torch._dynamo.exc.Unsupported, "Unsupported Tensor.requires_grad_() call"); 2.13 can, so
-# SGQN's compiled update needs 2.13 or newer. Strict: the day an older torch traces it, this fails and goes.
-@pytest.mark.xfail(tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) < (2, 13), strict=True,
-                   raises=torch._dynamo.exc.Unsupported, reason="torch < 2.13 cannot trace requires_grad_()")
 def test_compiles_without_graph_breaks():
     """The pass inside a compiled function (SGQN's compiled update): one graph, the eager values."""
     from torch._dynamo.utils import counters
@@ -156,6 +151,24 @@ def test_compiles_without_graph_breaks():
     torch.testing.assert_close(got, saliency(obs, action), rtol=1e-12, atol=1e-12)
     assert counters["stats"]["unique_graphs"] == 1 and dict(counters["graph_break"]) == {}
     torch._dynamo.reset()
+
+
+def test_the_form_traced_when_compiling_equals_the_eager_one(monkeypatch):
+    """While compiling the pass takes torch.func.grad (Dynamo before 2.13 cannot trace requires_grad_()); run
+    eagerly, that form gives the autograd form's values bit for bit, and no graph or parameter gradient."""
+    critic = small_critic()
+    attribute = ops.guided_backprop(critic)
+    obs = torch.rand(3, 9, 20, 20, dtype=f64, generator=torch.Generator().manual_seed(7)) * 255
+    action = torch.rand(3, 6, dtype=f64) * 2 - 1
+
+    def q1(c, o):
+        return c.Q1(c.encoder(o), action)
+
+    eager = attribute(obs, q1)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    traced_form = attribute(obs, q1)
+    assert torch.equal(traced_form, eager) and traced_form.is_contiguous()
+    assert traced_form.grad_fn is None and all(p.grad is None for p in critic.parameters())
 
 
 def test_guided_backprop_bad_inputs():
