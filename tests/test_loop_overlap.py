@@ -452,6 +452,7 @@ KILLED_RUN = """
 import json, os, signal, sys, time
 from pathlib import Path
 sys.path.insert(0, {tests!r})
+from smg_fast.run import checkpoint as ckpt
 from synthetic import ActingEvaluator
 from test_loop_overlap import eval_trainer, finish
 
@@ -469,6 +470,18 @@ def hold():  # the evaluation of step 14 waits until the checkpoint of step 14 (
             time.sleep(0.01)
         if after == "in-flight":
             os.kill(os.getpid(), signal.SIGKILL)
+    elif after == "writing":  # the evaluation of step 28 runs until the kill
+        while True:
+            time.sleep(0.01)
+
+states = []
+
+def after_phase(name):  # writing: killed inside the background write of step 28, after its segment
+    states.extend([name] if name == "state" else [])
+    if after == "writing" and name == "segment" and len(states) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+ckpt._after_phase = after_phase
 
 def logged() -> bool:
     path = run_dir / "eval.csv"
@@ -488,12 +501,14 @@ finish(eval_trainer(run_dir, True, evaluator=evaluator, update_hook=hook, checkp
 """
 
 
-@pytest.mark.parametrize("after", ["in-flight", "logged"])
+@pytest.mark.parametrize("after", ["in-flight", "logged", "writing"])
 def test_a_run_killed_while_an_evaluation_runs_resumes_it_and_logs_it_once(tmp_path, after):
     """A real SIGKILL of a training process, with the checkpoint of step 14 (written in the background while
-    the evaluation of step 14 ran, so holding it as pending) on disk: killed while the evaluation runs, or once
-    its rows are in eval.csv. The resumed run evaluates step 14 again, its rows land in eval.csv once, and the
-    run equals one that evaluates in the loop."""
+    the evaluation of step 14 ran, so holding it as pending) on disk: killed while the evaluation runs, once
+    its rows are in eval.csv, or at step 28 while the evaluation of step 28 runs and the checkpoint of step 28
+    is being written beside the loop (its state and replay segment are on disk, its manifest is not). The
+    resumed run evaluates step 14 again, its rows land in eval.csv once, and the run equals one that evaluates
+    and writes checkpoints in the loop."""
     import subprocess
     import sys
 
@@ -505,6 +520,8 @@ def test_a_run_killed_while_an_evaluation_runs_resumes_it_and_logs_it_once(tmp_p
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert load_checkpoint(run_dir)["pending_eval"]["step"] == 14
     assert eval_steps(run_dir) == ([] if after == "in-flight" else [14])
+    if after == "writing":  # the interrupted write left files no manifest names: the resume starts from 14
+        assert load_checkpoint(run_dir)["step"] == 14 and sorted((run_dir / "checkpoint").glob("state-*28.pt"))
     finish(eval_trainer(run_dir, True, evaluator=ActingEvaluator(), resume=True, checkpoint_every=14))
     finish(eval_trainer(tmp_path / "seq", False, evaluator=ActingEvaluator(), checkpoint_every=14))
     assert eval_steps(run_dir) == [14, 28, 40]
