@@ -41,17 +41,27 @@ def quantile_mask(attribution: torch.Tensor, quantile: float) -> tuple[torch.Ten
     return saliency >= q[..., None, None], q
 
 
+# torch 2.15 computes the rank r in float64 from q rounded to x's dtype (pytorch#187574, so that rows past
+# 2^24 values get exact indices), and casts the weight r − floor(r) back to x's dtype; 2.11-2.14 computed r
+# in x's dtype. For float32 the weight, so torch.quantile's result, differs (up to 14 ulps at the 0.98
+# quantile of 7056 values), and upstream's SGQN uses the running torch's torch.quantile. (MPS, without
+# float64, keeps float32 ranks on 2.15; smg-fast runs on CPU and CUDA.)
+_RANK_IN_FLOAT64 = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 15)
+
+
 def quantile_last_dim(x: torch.Tensor, quantile: float) -> torch.Tensor:
     """``torch.quantile(x, quantile, dim=-1)`` (linear interpolation), bit for bit, from a partial sort.
 
     torch.quantile sorts each row, then interpolates between the values at ranks ``floor(r)`` and
-    ``ceil(r)``, ``r = quantile · (n − 1)`` computed in x's dtype, with ``lerp``; a row holding a NaN gives
-    NaN. Only the ``n − floor(r)`` largest values are needed (143 of 7056 at SGQN's 0.98): ``topk`` finds
-    them ~6× faster than the full sort on CPU, and the same two values go through the same ``lerp``."""
+    ``ceil(r)``, ``r = quantile · (n − 1)``, with ``lerp`` and the weight ``r − floor(r)`` in x's dtype; a
+    row holding a NaN gives NaN. Only the ``n − floor(r)`` largest values are needed (143 of 7056 at SGQN's
+    0.98): ``topk`` finds them ~6× faster than the full sort on CPU, and the same two values go through the
+    same ``lerp``."""
     n = x.shape[-1]
-    rank = torch.tensor(quantile, dtype=x.dtype) * (n - 1)  # as ATen: q as a tensor of x's dtype
+    rank = torch.tensor(quantile, dtype=x.dtype)  # as ATen: q as a tensor of x's dtype
+    rank = (rank.double() if _RANK_IN_FLOAT64 else rank) * (n - 1)
     below, above = int(rank.long()), int(rank.ceil().long())
-    weight = (rank - below).to(x.device)
+    weight = (rank - below).to(x.device, x.dtype)
     top = x.topk(n - below, dim=-1, largest=True, sorted=True).values  # descending: rank i is top[n-1-i]
     q = top[..., n - 1 - below].lerp(top[..., n - 1 - above], weight)
     return torch.where(x.isnan().any(dim=-1), torch.full_like(q, float("nan")), q)

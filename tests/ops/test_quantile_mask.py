@@ -10,23 +10,11 @@ from smg_fast.ops.quantile_mask import quantile_mask_upstream
 pytestmark = pytest.mark.fast  # the subset run against every supported torch (pyproject.toml)
 
 f64 = torch.float64
-# torch 2.15's float32 torch.quantile interpolates differently from 2.11-2.14's lerp (up to 14 ulps apart at
-# the 0.98 quantile of 7056 values, and not lerp with a float32 or float64 weight either), so on 2.15 the
-# partial-sort quantile, which follows the older rule, is not upstream's torch.quantile bit for bit in float32.
-# Strict: these fail on 2.15 exactly there, and pass again the day the rule is followed there too.
-QUANTILE_RULE_CHANGED = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 15)
-
-
-def expect_float32_drift_on_new_torch(request, dtype, quantile=0.98):
-    if QUANTILE_RULE_CHANGED and dtype == torch.float32 and quantile not in (0.0, 0.5, 1.0):
-        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
-                                              reason="torch >= 2.15 changed float32 torch.quantile's interpolation"))
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("quantile", [0.98, 0.9, 0.5, 0.0, 1.0])
-def test_quantile_mask_equals_upstreams_loop(dtype, quantile, request):
-    expect_float32_drift_on_new_torch(request, dtype, quantile)
+def test_quantile_mask_equals_upstreams_loop(dtype, quantile):
     attr = torch.randn(4, 9, 84, 84, dtype=dtype, generator=torch.Generator().manual_seed(2))
     mask, q = ops.quantile_mask(attr, quantile)
     want_mask, want_q = quantile_mask_upstream(attr, quantile)
@@ -80,8 +68,7 @@ def test_saliency_bad_inputs(case):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_partial_sort_quantile_is_torch_quantile_bit_for_bit(dtype, request):
-    expect_float32_drift_on_new_torch(request, dtype)
+def test_partial_sort_quantile_is_torch_quantile_bit_for_bit(dtype):
     from smg_fast.ops.quantile_mask import quantile_last_dim
 
     g = torch.Generator().manual_seed(3)
