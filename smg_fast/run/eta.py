@@ -120,7 +120,7 @@ class Eta:
         per_eval = self.eval_steps * (self.cost("eval_step") or pol)
         last_eval = step - step % cfg.eval_freq if last_eval is None else last_eval
         evaluations = _events_left(cfg.train_steps, last_eval, cfg.eval_freq)
-        if getattr(cfg, "async_eval", False):  # only the run's last one holds the loop
+        if cfg.async_eval:  # only the run's last one holds the loop
             evaluations = min(evaluations, 1)
         left += evaluations * per_eval
         if evaluated is not None:

@@ -263,10 +263,9 @@ class Trainer:
         # Continues from the checkpoint that was loaded, not from whatever manifest is newest on disk.
         self.checkpointer = ckpt.Checkpointer(self.run_dir, start=entry)
         self.eta = Eta(cfg, len(getattr(self.evaluator, "modes", cfg.eval_modes)))
-        self.checkpoint_stats: list[dict] = []  # step, seconds and bytes of each checkpoint written
-        self.eval_stats: list[dict] = []  # step and seconds of each evaluation, and whether in the background
-        self.eval_seconds = 0.0
-        self.background = {"evaluation": 0.0, "checkpoint": 0.0}  # seconds that ran beside the loop
+        # step, seconds (and bytes) of each checkpoint written and each evaluation, and whether in the background
+        self.checkpoint_stats: list[dict] = []
+        self.eval_stats: list[dict] = []
         self.eval_job: BackgroundEvaluation | None = None
         self.wall = walltime.WallTime()  # this session's seconds per phase (run_summary.json)
         self.summary: dict | None = None
@@ -327,9 +326,8 @@ class Trainer:
             seconds = time.perf_counter() - t_write
             written = manifest["state"]["bytes"] + sum(s["bytes"] for s in manifest["segments"]
                                                        if s["file"] not in before)
-            self.checkpoint_stats.append({"step": step, "seconds": seconds, "bytes": written, "name": name})
-            if background:
-                self.background["checkpoint"] += seconds
+            self.checkpoint_stats.append({"step": step, "seconds": seconds, "bytes": written, "name": name,
+                                          "background": background})
             if name == "checkpoint":
                 self.eta.measure("checkpoint", seconds)
 
@@ -346,6 +344,15 @@ class Trainer:
             write()
         self.wall.add("checkpoint", time.perf_counter() - t0)
         return self.run_dir / f"{name}.json"
+
+    @property
+    def eval_seconds(self) -> float:
+        return sum(e["seconds"] for e in self.eval_stats)
+
+    def background_seconds(self) -> dict[str, float]:
+        """Seconds of evaluation and checkpoint writing that ran beside the loop (run_summary.json's)."""
+        return {what: sum(r["seconds"] for r in stats if r["background"])
+                for what, stats in (("evaluation", self.eval_stats), ("checkpoint", self.checkpoint_stats))}
 
     def wait_for_checkpoint(self, raise_error: bool = True) -> None:
         """Wait for a checkpoint being written in the background; raise its error (``raise_error``)."""
@@ -432,7 +439,6 @@ class Trainer:
         for row in summary_rows(step, returns):
             self._log(self.logger.log_eval, row)
         self.eval_stats.append({"step": step, "seconds": seconds, "background": background})
-        self.eval_seconds += seconds
         self.eta.measure("eval_step", seconds, self.eta.eval_steps)
 
     def _start_evaluation(self) -> None:
@@ -455,7 +461,6 @@ class Trainer:
             job.wait()
             self.wall.add("evaluation", time.perf_counter() - t0)
         self.eval_job = None
-        self.background["evaluation"] += job.seconds
         if job.error is not None:
             self._evaluation_failed(job.step, job.policy.state_dict(), job.error)
         self._log_evaluation(job.step, job.returns, job.seconds, background=True)
@@ -546,7 +551,7 @@ class Trainer:
             if self.step > start_step or self.wall.seconds["evaluation"] > 0:
                 seconds = self.wall.breakdown(time.perf_counter() - t_start)
                 session = {"from_step": start_step, "to_step": self.step, "overlap_env": self.overlap,
-                           "async_eval": self.async_eval, "seconds": seconds, "background": dict(self.background)}
+                           "async_eval": self.async_eval, "seconds": seconds, "background": self.background_seconds()}
                 try:
                     self.summary = walltime.record(self.run_dir, session)
                 except OSError:  # a full disk: the run's own error says so; these figures are not worth a line
